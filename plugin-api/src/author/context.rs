@@ -1,0 +1,71 @@
+//! What an instance receives when it is created.
+
+use serde::de::DeserializeOwned;
+
+use super::host::Host;
+use crate::types::{ConfigIssue, PluginError};
+
+/// Construction context of one instance.
+#[derive(Debug, Clone)]
+pub struct Context {
+    instance: String,
+    public_url: String,
+    config_json: String,
+    host: Host,
+}
+
+impl Context {
+    pub(crate) fn new(
+        instance: String,
+        public_url: String,
+        config_json: String,
+        host: Host,
+    ) -> Self {
+        Self {
+            instance,
+            public_url,
+            config_json,
+            host,
+        }
+    }
+
+    /// The operator's name for this instance (its config table key).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The operator's public base URL, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The host's services.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The raw instance table as JSON.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
+    /// Deserializes the instance table. Errors name the key at fault, so the
+    /// host can point the operator at the line in `config.toml`. Use
+    /// `#[serde(deny_unknown_fields)]` so typos are caught.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        let source = if self.config_json.trim().is_empty() {
+            "{}"
+        } else {
+            self.config_json.as_str()
+        };
+        let mut de = serde_json::Deserializer::from_str(source);
+        serde_path_to_error::deserialize(&mut de).map_err(|err| {
+            let path = err.path().to_string();
+            let key = if path == "." { String::new() } else { path };
+            PluginError::config(vec![ConfigIssue {
+                key: key.into(),
+                message: err.into_inner().to_string().into(),
+            }])
+        })
+    }
+}

@@ -59,6 +59,7 @@ fn context(cfg: InstanceConfig, host: &HostServicesBox) -> Context {
         cfg.instance.into_string(),
         cfg.public_url.into_string(),
         cfg.config_json.into_string(),
+        cfg.extensions_json.as_str(),
         Host::new(crate::abi::clone_host(host)),
     )
 }

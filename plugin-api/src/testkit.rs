@@ -88,12 +88,16 @@ pub fn host() -> Host {
 }
 
 /// A construction context for tests: instance name, public URL and the
-/// instance's config as JSON.
+/// instance's config as JSON. Relative paths resolve against the current
+/// directory (the crate's directory under `cargo test`).
 pub fn context(instance: &str, public_url: &str, config_json: &str) -> Context {
+    let dir = std::env::current_dir().unwrap_or_default();
+    let extensions = serde_json::json!({ "config_dir": dir }).to_string();
     Context::new(
         instance.to_owned(),
         public_url.to_owned(),
         config_json.to_owned(),
+        &extensions,
         host(),
     )
 }

@@ -1,5 +1,7 @@
 //! What an instance receives when it is created.
 
+use std::path::{Path, PathBuf};
+
 use serde::de::DeserializeOwned;
 
 use super::host::Host;
@@ -11,6 +13,7 @@ pub struct Context {
     instance: String,
     public_url: String,
     config_json: String,
+    config_dir: Option<PathBuf>,
     host: Host,
 }
 

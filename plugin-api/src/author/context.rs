@@ -22,13 +22,34 @@ impl Context {
         instance: String,
         public_url: String,
         config_json: String,
+        extensions_json: &str,
         host: Host,
     ) -> Self {
+        let config_dir = serde_json::from_str::<serde_json::Value>(extensions_json)
+            .ok()
+            .and_then(|v| v.get("config_dir")?.as_str().map(PathBuf::from));
         Self {
             instance,
             public_url,
             config_json,
+            config_dir,
             host,
+        }
+    }
+
+    /// The directory of the operator's config file, when the host knows it.
+    pub fn config_dir(&self) -> Option<&Path> {
+        self.config_dir.as_deref()
+    }
+
+    /// Resolves a path from the config: absolute paths stay as they are,
+    /// relative ones are taken from the config file's directory (so a
+    /// config works whatever directory the host was started from).
+    pub fn resolve_path(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        match &self.config_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
         }
     }
 

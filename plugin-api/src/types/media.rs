@@ -64,6 +64,9 @@ pub struct StreamStart {
 
 /// A normalized, non-audio event from a stream. Audio goes through
 /// [`crate::Events::audio`] to avoid a copy per frame.
+// `Start` comes once per stream; boxing it would cost an FFI pointer type for
+// no gain on the per-frame path, where events are rare.
+#[allow(clippy::large_enum_variant)]
 #[repr(u8)]
 #[derive(StableAbi, Clone, Debug)]
 pub enum StreamEvent {

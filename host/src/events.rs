@@ -1,0 +1,107 @@
+//! The event bus: what happens to calls, as JSON objects with `type`,
+//! `session_id` and `timestamp`, fanned out to SSE clients and logs.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+/// One event (the external contract in DESIGN.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// `call.created`, `voice.stt.final`, …
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The session it concerns (empty for host-level events).
+    pub session_id: String,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    /// Fields of this event type.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+/// Event type names.
+pub mod kinds {
+    /// The webhook accepted a call.
+    pub const CALL_CREATED: &str = "call.created";
+    /// Media started.
+    pub const CALL_STARTED: &str = "call.started";
+    /// A call was turned away.
+    pub const CALL_DENIED: &str = "call.denied";
+    /// A final transcript.
+    pub const STT_FINAL: &str = "voice.stt.final";
+    /// The responder's answer.
+    pub const ASSISTANT_TEXT: &str = "voice.assistant.text";
+    /// A key press.
+    pub const DTMF: &str = "call.dtmf";
+    /// A call ended.
+    pub const CALL_ENDED: &str = "call.ended";
+    /// Something failed for a call.
+    pub const ERROR: &str = "error";
+}
+
+/// RFC 3339 UTC timestamp with milliseconds.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Event {
+    /// An event with no fields yet.
+    pub fn new(kind: &'static str, session_id: &str) -> Self {
+        Self {
+            kind,
+            session_id: session_id.to_owned(),
+            timestamp: now_rfc3339(),
+            fields: Map::new(),
+        }
+    }
+
+    /// Adds a field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.fields.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// Publishes events to every subscriber; slow subscribers lose the oldest.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl EventBus {
+    /// A bus keeping `capacity` events for slow subscribers.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity);
+        Self { tx }
+    }
+
+    /// Publishes an event and logs it.
+    pub fn publish(&self, event: Event) {
+        let fields = Value::Object(event.fields.clone());
+        tracing::info!(
+            event = event.kind,
+            session_id = %event.session_id,
+            fields = %fields,
+            "Event."
+        );
+        metrics::counter!("voicegate_events_total", "type" => event.kind).increment(1);
+        // No subscriber is fine.
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// A new subscription.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+}

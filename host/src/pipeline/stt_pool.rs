@@ -1,0 +1,158 @@
+//! A bounded pool for STT: at most `workers` transcriptions at once on the
+//! blocking pool, at most `queue` waiting; beyond that, utterances are
+//! refused (and the caller gets an `error` event) instead of piling up.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{mpsc, Semaphore};
+use voicegate_plugin_api::{RSlice, RStr, SttRequest, Transcript};
+
+use crate::plugins::{CallError, Stt};
+
+/// What comes back from one transcription.
+#[derive(Debug)]
+pub struct SttDone {
+    /// The transcript or the plugin's error.
+    pub result: Result<Transcript, CallError>,
+    /// When the caller stopped speaking (wall clock).
+    pub speech_end: Instant,
+    /// Time spent waiting for a worker.
+    pub wait: Duration,
+    /// Time spent transcribing.
+    pub run: Duration,
+    /// Length of the utterance.
+    pub audio: Duration,
+}
+
+/// The queue is full.
+#[derive(Debug, thiserror::Error)]
+#[error("the STT queue is full ({0} utterances waiting)")]
+pub struct QueueFull(pub usize);
+
+/// Shared by every call.
+#[derive(Debug, Clone)]
+pub struct SttPool {
+    stt: Arc<Stt>,
+    permits: Arc<Semaphore>,
+    queued: Arc<AtomicUsize>,
+    completed: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    limit: usize,
+    workers: usize,
+}
+
+impl SttPool {
+    /// A pool sized by the engine's concurrency (or the core count).
+    pub fn new(stt: Arc<Stt>, queue_limit: usize) -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let workers = match stt.info.max_concurrency {
+            0 => cores,
+            n => n as usize,
+        };
+        Self {
+            stt,
+            permits: Arc::new(Semaphore::new(workers)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            completed: Arc::new(AtomicU64::new(0)),
+            refused: Arc::new(AtomicU64::new(0)),
+            limit: queue_limit.max(1),
+            workers,
+        }
+    }
+
+    /// The engine.
+    pub fn stt(&self) -> &Arc<Stt> {
+        &self.stt
+    }
+
+    /// The rate the engine wants.
+    pub fn sample_rate(&self) -> u32 {
+        self.stt.info.sample_rate
+    }
+
+    /// Queues one utterance; the result is sent to `done` as `wrap(SttDone)`.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        session_id: &str,
+        pcm: Vec<i16>,
+        speech_end: Instant,
+        done: mpsc::Sender<T>,
+        wrap: fn(SttDone) -> T,
+    ) -> Result<(), QueueFull> {
+        let waiting = self.queued.fetch_add(1, Ordering::AcqRel);
+        if waiting >= self.limit {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("voicegate_stt_refused_total").increment(1);
+            return Err(QueueFull(waiting));
+        }
+        metrics::gauge!("voicegate_stt_queue_depth").set((waiting + 1) as f64);
+        let pool = self.clone();
+        let session_id = session_id.to_owned();
+        tokio::spawn(async move {
+            let enqueued = Instant::now();
+            let permit = pool.permits.clone().acquire_owned().await;
+            let depth = pool.queued.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+            metrics::gauge!("voicegate_stt_queue_depth").set(depth as f64);
+            let wait = enqueued.elapsed();
+            metrics::histogram!("voicegate_stt_queue_wait_seconds").record(wait.as_secs_f64());
+            let rate = pool.stt.info.sample_rate;
+            let audio = Duration::from_secs_f64(pcm.len() as f64 / f64::from(rate.max(1)));
+            let stt = pool.stt.clone();
+            let joined = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let req = SttRequest {
+                    pcm: RSlice::from_slice(&pcm),
+                    sample_rate: rate,
+                    session_id: RStr::from(session_id.as_str()),
+                    language: RStr::from(""),
+                    extensions_json: RStr::from(""),
+                };
+                let result = stt.transcribe(&req);
+                (result, started.elapsed())
+            })
+            .await;
+            drop(permit);
+            let (result, run) = match joined {
+                Ok(r) => r,
+                Err(join) => {
+                    tracing::error!(error = %join, "STT task failed.");
+                    return;
+                }
+            };
+            pool.completed.fetch_add(1, Ordering::Relaxed);
+            metrics::histogram!("voicegate_stt_seconds").record(run.as_secs_f64());
+            let _ = done
+                .send(wrap(SttDone {
+                    result,
+                    speech_end,
+                    wait,
+                    run,
+                    audio,
+                }))
+                .await;
+        });
+        Ok(())
+    }
+
+    /// Numbers for the admin API.
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::json!({
+            "instance": self.stt.id.instance,
+            "workers": self.workers,
+            "queue_limit": self.limit,
+            "queued": self.queued.load(Ordering::Relaxed),
+            "busy": self.workers - self.permits.available_permits().min(self.workers),
+            "completed": self.completed.load(Ordering::Relaxed),
+            "refused": self.refused.load(Ordering::Relaxed),
+        })
+    }
+}

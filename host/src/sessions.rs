@@ -1,0 +1,331 @@
+//! Sessions: one per accepted call, from webhook to stream stop.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        atomic::{AtomicU64, AtomicU8, Ordering},
+        Arc, Mutex, RwLock,
+    },
+    time::Instant,
+};
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::watch;
+use voicegate_plugin_api::{CallRequest, RiskTier};
+
+use crate::plugins::Transport;
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SessionState {
+    /// The webhook accepted the call; no media yet.
+    Created,
+    /// Media is flowing.
+    Active,
+    /// Ended; resources freed.
+    Stopped,
+}
+
+impl SessionState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Created,
+            1 => Self::Active,
+            _ => Self::Stopped,
+        }
+    }
+}
+
+/// Per-stream counters, updated by the connection task without locks.
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Frames received.
+    pub frames_in: AtomicU64,
+    /// Bytes received.
+    pub bytes_in: AtomicU64,
+    /// Frames sent.
+    pub frames_out: AtomicU64,
+    /// Bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Audio chunks decoded.
+    pub audio_chunks_in: AtomicU64,
+    /// Audio chunks sent.
+    pub audio_chunks_out: AtomicU64,
+    /// Frames the transport could not decode.
+    pub decode_errors: AtomicU64,
+    /// Frames dropped by the flood guard.
+    pub frames_dropped: AtomicU64,
+    /// Marks sent.
+    pub marks_out: AtomicU64,
+    /// Marks echoed back.
+    pub marks_in: AtomicU64,
+    /// Samples of silence inserted for gaps in timestamps.
+    pub gap_fill_samples: AtomicU64,
+    /// Utterances sent to STT.
+    pub utterances: AtomicU64,
+    /// Utterances dropped because the STT queue was full.
+    pub utterances_dropped: AtomicU64,
+}
+
+/// A snapshot of [`StreamStats`] for the admin API.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct StatsSnapshot {
+    frames_in: u64,
+    bytes_in: u64,
+    frames_out: u64,
+    bytes_out: u64,
+    audio_chunks_in: u64,
+    audio_chunks_out: u64,
+    decode_errors: u64,
+    frames_dropped: u64,
+    marks_out: u64,
+    marks_in: u64,
+    gap_fill_samples: u64,
+    utterances: u64,
+    utterances_dropped: u64,
+}
+
+impl StreamStats {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            frames_in: r(&self.frames_in),
+            bytes_in: r(&self.bytes_in),
+            frames_out: r(&self.frames_out),
+            bytes_out: r(&self.bytes_out),
+            audio_chunks_in: r(&self.audio_chunks_in),
+            audio_chunks_out: r(&self.audio_chunks_out),
+            decode_errors: r(&self.decode_errors),
+            frames_dropped: r(&self.frames_dropped),
+            marks_out: r(&self.marks_out),
+            marks_in: r(&self.marks_in),
+            gap_fill_samples: r(&self.gap_fill_samples),
+            utterances: r(&self.utterances),
+            utterances_dropped: r(&self.utterances_dropped),
+        }
+    }
+}
+
+/// One call.
+#[derive(Debug)]
+pub struct Session {
+    /// Unguessable id, naming the transport.
+    pub id: String,
+    /// The transport instance.
+    pub transport: Arc<Transport>,
+    /// The call as the transport reported it.
+    pub call: CallRequest,
+    /// Tier assigned by policy.
+    pub tier: RiskTier,
+    /// When it was created.
+    pub created: Instant,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    state: AtomicU8,
+    /// The carrier's stream id, once known.
+    pub stream_id: Mutex<String>,
+    /// Counters.
+    pub stats: StreamStats,
+    /// Set to a reason to end the call (admin hang-up, carrier notice).
+    pub hangup: watch::Sender<Option<String>>,
+    /// Why it ended.
+    pub end_reason: Mutex<Option<String>>,
+    /// RFC 3339 end time.
+    pub ended_at: Mutex<Option<String>>,
+}
+
+/// What the admin API shows of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    session_id: String,
+    transport: String,
+    state: SessionState,
+    call_id: String,
+    stream_id: String,
+    from: String,
+    to: String,
+    tier: &'static str,
+    created_at: String,
+    ended_at: Option<String>,
+    end_reason: Option<String>,
+    stats: StatsSnapshot,
+}
+
+impl Session {
+    /// Current state.
+    pub fn state(&self) -> SessionState {
+        SessionState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// CREATED → ACTIVE; false if it was not CREATED.
+    pub fn activate(&self) -> bool {
+        self.state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Any state → STOPPED; true only the first time.
+    pub fn stop(&self, reason: &str) -> bool {
+        let was = self.state.swap(2, Ordering::AcqRel);
+        if was == 2 {
+            return false;
+        }
+        if let Ok(mut r) = self.end_reason.lock() {
+            *r = Some(reason.to_owned());
+        }
+        if let Ok(mut t) = self.ended_at.lock() {
+            *t = Some(crate::events::now_rfc3339());
+        }
+        true
+    }
+
+    /// The admin view.
+    pub fn view(&self) -> SessionView {
+        SessionView {
+            session_id: self.id.clone(),
+            transport: self.transport.id.instance.clone(),
+            state: self.state(),
+            call_id: self.call.call_id.to_string(),
+            stream_id: self.stream_id.lock().map(|s| s.clone()).unwrap_or_default(),
+            from: self.call.from.to_string(),
+            to: self.call.to.to_string(),
+            tier: self.tier.name(),
+            created_at: self.created_at.clone(),
+            ended_at: self.ended_at.lock().ok().and_then(|t| t.clone()),
+            end_reason: self.end_reason.lock().ok().and_then(|r| r.clone()),
+            stats: self.stats.snapshot(),
+        }
+    }
+}
+
+/// Live sessions, plus a short memory of ended ones for the admin API.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    live: RwLock<HashMap<String, Arc<Session>>>,
+    ended: Mutex<VecDeque<Arc<Session>>>,
+}
+
+/// How many ended sessions stay visible.
+const ENDED_KEPT: usize = 200;
+
+/// A fresh session id: `<transport>-<call id>-<128 random bits>`.
+pub fn new_session_id(transport: &str, call_id: &str) -> String {
+    let call: String = call_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect();
+    let random: u128 = rand::rng().random();
+    if call.is_empty() {
+        format!("{transport}-{random:032x}")
+    } else {
+        format!("{transport}-{call}-{random:032x}")
+    }
+}
+
+impl Sessions {
+    /// Registers a new CREATED session.
+    pub fn create(
+        &self,
+        id: String,
+        transport: Arc<Transport>,
+        call: CallRequest,
+        tier: RiskTier,
+        active: bool,
+    ) -> Arc<Session> {
+        let (hangup, _) = watch::channel(None);
+        let session = Arc::new(Session {
+            id: id.clone(),
+            transport,
+            call,
+            tier,
+            created: Instant::now(),
+            created_at: crate::events::now_rfc3339(),
+            state: AtomicU8::new(if active { 1 } else { 0 }),
+            stream_id: Mutex::new(String::new()),
+            stats: StreamStats::default(),
+            hangup,
+            end_reason: Mutex::new(None),
+            ended_at: Mutex::new(None),
+        });
+        if let Ok(mut live) = self.live.write() {
+            live.insert(id, session.clone());
+        }
+        metrics::gauge!("voicegate_calls_active").set(self.live_count() as f64);
+        session
+    }
+
+    /// A live session.
+    pub fn get_live(&self, id: &str) -> Option<Arc<Session>> {
+        self.live.read().ok()?.get(id).cloned()
+    }
+
+    /// A live or recently ended session.
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.get_live(id)
+            .or_else(|| self.ended.lock().ok()?.iter().find(|s| s.id == id).cloned())
+    }
+
+    /// The live session of a transport's call id.
+    pub fn find_by_call(&self, transport: &str, call_id: &str) -> Option<Arc<Session>> {
+        self.live
+            .read()
+            .ok()?
+            .values()
+            .find(|s| s.transport.id.instance == transport && s.call.call_id.as_str() == call_id)
+            .cloned()
+    }
+
+    /// Stops a session and moves it to the ended list. True the first time.
+    pub fn finish(&self, id: &str, reason: &str) -> Option<Arc<Session>> {
+        let session = self.live.write().ok()?.remove(id)?;
+        session.stop(reason);
+        metrics::gauge!("voicegate_calls_active").set(self.live_count() as f64);
+        if let Ok(mut ended) = self.ended.lock() {
+            if ended.len() >= ENDED_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back(session.clone());
+        }
+        Some(session)
+    }
+
+    /// Live sessions.
+    pub fn live(&self) -> Vec<Arc<Session>> {
+        self.live
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Recently ended sessions, newest last.
+    pub fn ended(&self) -> Vec<Arc<Session>> {
+        self.ended
+            .lock()
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of live sessions.
+    pub fn live_count(&self) -> usize {
+        self.live.read().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_name_the_transport_and_are_unique() {
+        let a = new_session_id("twilio", "CA0123");
+        let b = new_session_id("twilio", "CA0123");
+        assert!(a.starts_with("twilio-CA0123-"));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "twilio-CA0123-".len() + 32);
+        assert!(new_session_id("t", "../x?").starts_with("t-x-"));
+    }
+}

@@ -1,0 +1,100 @@
+//! Real speech for tests: espeak-ng speaks, sox converts.
+
+use std::{path::Path, process::Command};
+
+/// Speaks `text` and returns mono 16-bit PCM at `rate` Hz, with `lead_ms`
+/// of silence before and `tail_ms` after.
+pub fn speak(
+    text: &str,
+    voice: &str,
+    words_per_minute: u32,
+    rate: u32,
+    lead_ms: u32,
+    tail_ms: u32,
+) -> Vec<i16> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("speech.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is not installed: run scripts/test.sh (it installs it)");
+    assert!(status.success(), "espeak-ng failed for {text:?}");
+    let out = dir.path().join("out.raw");
+    convert(&raw, &out, rate, lead_ms, tail_ms);
+    let bytes = std::fs::read(&out).expect("read converted audio");
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+fn convert(input: &Path, output: &Path, rate: u32, lead_ms: u32, tail_ms: u32) {
+    let status = Command::new("sox")
+        .arg(input)
+        .args([
+            "-r",
+            &rate.to_string(),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            "-t",
+            "raw",
+        ])
+        .arg(output)
+        .args([
+            "pad",
+            &format!("{:.3}", f64::from(lead_ms) / 1000.0),
+            &format!("{:.3}", f64::from(tail_ms) / 1000.0),
+        ])
+        .status()
+        .expect("sox is not installed: run scripts/test.sh (it installs it)");
+    assert!(status.success(), "sox failed");
+}
+
+/// Encodes PCM to mu-law.
+pub fn mulaw(pcm: &[i16]) -> Vec<u8> {
+    let mut out = Vec::new();
+    voicegate_codec::mulaw::encode_into(pcm, &mut out);
+    out
+}
+
+/// Root-mean-square level of a mu-law payload, decoded.
+pub fn mulaw_rms(payload: &[u8]) -> f64 {
+    let mut pcm = Vec::new();
+    voicegate_codec::mulaw::decode_into(payload, &mut pcm);
+    if pcm.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = pcm.iter().map(|s| f64::from(*s).powi(2)).sum();
+    (sum / pcm.len() as f64).sqrt()
+}
+
+/// Lower-cased words without punctuation, for comparing transcripts.
+pub fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Word error rate of `hypothesis` against `reference` (edit distance over words).
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let r = words(reference);
+    let h = words(hypothesis);
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            let sub = prev[j] + usize::from(rw != hw);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}

@@ -1,0 +1,252 @@
+//! Plays Twilio: signs webhooks and stream upgrades as Twilio does, and
+//! speaks the Media Streams protocol over a real WebSocket.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+/// The auth token the test configs use.
+pub const AUTH_TOKEN: &str = "e2e-twilio-auth-token";
+/// Account SID used by the fake carrier.
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// Twilio's signature: HMAC-SHA1 over the URL and the sorted POST params.
+pub fn sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<(&str, &str)> = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).expect("hmac key");
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A 34-character SID with a prefix and a number.
+pub fn sid(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n:032x}")
+}
+
+/// Posts the voice webhook; returns (status, body).
+pub async fn webhook(
+    base: &str,
+    public_url: &str,
+    instance: &str,
+    call_sid: &str,
+    from: &str,
+    to: &str,
+    signature: Option<&str>,
+) -> (u16, String) {
+    let params = [
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("To", to),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    let path = format!("/api/voice/{instance}/inbound");
+    let computed;
+    let signature = match signature {
+        Some(s) => Some(s),
+        None => {
+            computed = sign(AUTH_TOKEN, &format!("{public_url}{path}"), &params);
+            Some(computed.as_str())
+        }
+    };
+    let mut req = crate::host::client()
+        .post(format!("{base}{path}"))
+        .form(&params);
+    if let Some(sig) = signature.filter(|s| !s.is_empty()) {
+        req = req.header("X-Twilio-Signature", sig);
+    }
+    let resp = req.send().await.expect("webhook request");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// The `url` attribute of `<Stream>` in TwiML.
+pub fn stream_url(twiml: &str) -> Option<String> {
+    let start = twiml.find("<Stream")?;
+    let rest = &twiml[start..];
+    let attr = rest.find("url=\"")? + 5;
+    let end = rest[attr..].find('"')?;
+    Some(rest[attr..attr + end].replace("&amp;", "&"))
+}
+
+/// A Media Streams connection as Twilio makes it.
+pub struct Stream {
+    ws: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+    /// The stream SID.
+    pub stream_sid: String,
+    seq: u64,
+    chunk: u64,
+    /// Milliseconds of audio sent so far (media.timestamp).
+    pub timestamp_ms: u64,
+}
+
+/// Connects to `public_stream_url` (as in the TwiML) through `ws_base`,
+/// signing the upgrade as Twilio does.
+pub async fn connect(
+    ws_base: &str,
+    public_stream_url: &str,
+) -> Result<Stream, tokio_tungstenite::tungstenite::Error> {
+    let path = public_stream_url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .unwrap_or_default();
+    let mut req = format!("{ws_base}{path}").into_client_request()?;
+    let sig = sign(AUTH_TOKEN, public_stream_url, &[]);
+    req.headers_mut()
+        .insert("X-Twilio-Signature", sig.parse().expect("header"));
+    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+    Ok(Stream {
+        ws,
+        stream_sid: String::new(),
+        seq: 0,
+        chunk: 0,
+        timestamp_ms: 0,
+    })
+}
+
+impl Stream {
+    fn next_seq(&mut self) -> String {
+        self.seq += 1;
+        self.seq.to_string()
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws
+            .send(Message::Text(text.into().into()))
+            .await
+            .expect("send frame");
+    }
+
+    /// Sends a raw binary frame.
+    pub async fn send_binary(
+        &mut self,
+        bytes: Vec<u8>,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.ws.send(Message::Binary(bytes.into())).await
+    }
+
+    /// `connected` then `start`.
+    pub async fn start(&mut self, call_sid: &str, stream_sid: &str, params: Value) {
+        self.stream_sid = stream_sid.to_owned();
+        self.send_text(
+            json!({"event":"connected","protocol":"Call","version":"1.0.0"}).to_string(),
+        )
+        .await;
+        let seq = self.next_seq();
+        self.send_text(
+            json!({
+                "event": "start",
+                "sequenceNumber": seq,
+                "streamSid": stream_sid,
+                "start": {
+                    "streamSid": stream_sid,
+                    "accountSid": ACCOUNT_SID,
+                    "callSid": call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": params,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+                }
+            })
+            .to_string(),
+        )
+        .await;
+    }
+
+    /// One `media` frame of mu-law bytes.
+    pub async fn media(&mut self, payload: &[u8]) {
+        self.chunk += 1;
+        let seq = self.next_seq();
+        let frame = json!({
+            "event": "media",
+            "sequenceNumber": seq,
+            "streamSid": self.stream_sid,
+            "media": {
+                "track": "inbound",
+                "chunk": self.chunk.to_string(),
+                "timestamp": self.timestamp_ms.to_string(),
+                "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+            }
+        });
+        self.timestamp_ms += payload.len() as u64 / 8;
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// Plays 8 kHz PCM in 20 ms frames. `paced` sends in real time (as a
+    /// phone call does); otherwise as fast as the socket takes it.
+    pub async fn play(&mut self, pcm8k: &[i16], paced: bool) {
+        let mulaw = crate::audio::mulaw(pcm8k);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        for frame in mulaw.chunks(160) {
+            if paced {
+                tick.tick().await;
+            }
+            self.media(frame).await;
+        }
+    }
+
+    /// Plays `ms` of silence.
+    pub async fn silence(&mut self, ms: u64, paced: bool) {
+        let pcm = vec![0i16; (ms * 8) as usize];
+        self.play(&pcm, paced).await;
+    }
+
+    /// A DTMF key press.
+    pub async fn dtmf(&mut self, digit: &str) {
+        let seq = self.next_seq();
+        let frame = json!({"event":"dtmf","sequenceNumber":seq,"streamSid":self.stream_sid,"dtmf":{"track":"inbound_track","digit":digit}});
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// A mark echo.
+    pub async fn mark(&mut self, name: &str) {
+        let seq = self.next_seq();
+        let frame = json!({"event":"mark","sequenceNumber":seq,"streamSid":self.stream_sid,"mark":{"name":name}});
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// `stop`.
+    pub async fn stop(&mut self, call_sid: &str) {
+        let seq = self.next_seq();
+        let frame = json!({"event":"stop","sequenceNumber":seq,"streamSid":self.stream_sid,"stop":{"accountSid":ACCOUNT_SID,"callSid":call_sid}});
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// Next message from the host, if one comes within `timeout`.
+    pub async fn recv(&mut self, timeout: Duration) -> Option<Message> {
+        match tokio::time::timeout(timeout, self.ws.next()).await {
+            Ok(Some(Ok(m))) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Waits for the host to close the socket; returns the close code.
+    pub async fn closed(&mut self, timeout: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) => return None,
+                Err(_) => panic!("the host did not close the stream within {timeout:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! TwiML documents answering the voice webhook.
+//!
+//! Built with a tiny writer rather than an XML crate: the documents are a
+//! handful of fixed elements, and everything variable (URLs, parameters,
+//! sentences from the config or a policy) goes through [`escape`], which
+//! covers the five XML specials, keeps whitespace in attributes intact
+//! (`&#10;` …) and drops the control characters XML 1.0 cannot carry at
+//! all, so no input can produce a malformed or injected document.
+
+use voicegate_plugin_api::{Accepted, RejectCause, Rejected};
+
+use crate::config::{Config, DenyAction, Mode};
+
+/// The `<Parameter>` that ties a stream to its session; Twilio echoes it in
+/// `start.customParameters`.
+pub const SESSION_PARAM: &str = "session_id";
+
+/// How long a listen-mode call stays up after the greeting, in seconds.
+pub const LISTEN_PAUSE_SECONDS: &str = "3600";
+
+/// The document for an accepted call: stream its media to `stream_url`.
+///
+/// Connect mode: `<Connect><Stream>` (bidirectional; the call goes on until
+/// the host closes the socket). Listen mode: `<Start><Stream track=…>`, the
+/// greeting, then a long `<Pause>` to keep the call up.
+pub fn accept(config: &Config, accepted: &Accepted) -> String {
+    let url = accepted.stream_url.as_str();
+    let params = std::iter::once((SESSION_PARAM, accepted.session_id.as_str())).chain(
+        accepted
+            .params
+            .iter()
+            .filter(|kv| kv.key.as_str() != SESSION_PARAM)
+            .map(|kv| (kv.key.as_str(), kv.value.as_str())),
+    );
+    let mut doc = Twiml::new();
+    match config.mode {
+        Mode::Connect => {
+            doc.open("Connect", &[])
+                .open("Stream", &[("url", url)])
+                .parameters(params)
+                .close("Stream")
+                .close("Connect");
+        }
+        Mode::Listen => {
+            doc.open("Start", &[])
+                .open("Stream", &[("url", url), ("track", &config.track)])
+                .parameters(params)
+                .close("Stream")
+                .close("Start");
+            if !config.greeting.trim().is_empty() {
+                doc.say(&config.greeting, config.voice.as_deref());
+            }
+            doc.empty("Pause", &[("length", LISTEN_PAUSE_SECONDS)]);
+        }
+    }
+    doc.finish()
+}
+
+/// The document for a call turned away.
+///
+/// * policy: `<Say>deny_message</Say><Hangup/>`, or `<Reject/>` with
+///   `deny_action = "reject"`;
+/// * busy (the host is at capacity): `<Reject reason="busy"/>`;
+/// * error, or a cause this version does not know: `<Say>error_message</Say><Hangup/>`.
+pub fn reject(config: &Config, rejected: &Rejected) -> String {
+    let mut doc = Twiml::new();
+    match rejected.cause {
+        RejectCause::POLICY => match config.deny_action {
+            DenyAction::SayHangup => {
+                doc.say(&config.deny_message, config.voice.as_deref())
+                    .empty("Hangup", &[]);
+            }
+            DenyAction::Reject => {
+                doc.empty("Reject", &[]);
+            }
+        },
+        RejectCause::BUSY => {
+            doc.empty("Reject", &[("reason", "busy")]);
+        }
+        _ => {
+            doc.say(&config.error_message, config.voice.as_deref())
+                .empty("Hangup", &[]);
+        }
+    }
+    doc.finish()
+}
+
+/// Appends `value` to `out`, escaped for XML text and attribute values.
+pub fn escape(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Attribute-value normalisation would turn these into spaces.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            // Not allowed in XML 1.0, not even as character references.
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+/// A TwiML `<Response>` under construction.
+pub struct Twiml {
+    out: String,
+}
+
+impl Default for Twiml {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Twiml {
+    /// An empty `<Response>`.
+    pub fn new() -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?><Response>"#);
+        Self { out }
+    }
+
+    fn tag(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (key, value) in attrs {
+            self.out.push(' ');
+            self.out.push_str(key);
+            self.out.push_str("=\"");
+            escape(&mut self.out, value);
+            self.out.push('"');
+        }
+    }
+
+    /// `<name attrs…>`.
+    pub fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.tag(name, attrs);
+        self.out.push('>');
+        self
+    }
+
+    /// `</name>`.
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// `<name attrs…/>`.
+    pub fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.tag(name, attrs);
+        self.out.push_str("/>");
+        self
+    }
+
+    /// `<name attrs…>text</name>`.
+    pub fn text(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
+        self.open(name, attrs);
+        escape(&mut self.out, text);
+        self.close(name)
+    }
+
+    /// `<Say voice=…>text</Say>`.
+    pub fn say(&mut self, text: &str, voice: Option<&str>) -> &mut Self {
+        match voice {
+            Some(voice) => self.text("Say", &[("voice", voice)], text),
+            None => self.text("Say", &[], text),
+        }
+    }
+
+    /// `<Parameter name=… value=…/>` for each pair.
+    pub fn parameters<'p>(
+        &mut self,
+        params: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) -> &mut Self {
+        for (name, value) in params {
+            self.empty("Parameter", &[("name", name), ("value", value)]);
+        }
+        self
+    }
+
+    /// Closes `<Response>` and returns the document.
+    pub fn finish(mut self) -> String {
+        self.out.push_str("</Response>");
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(value: &str) -> String {
+        let mut out = String::new();
+        escape(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn escapes_specials_whitespace_and_controls() {
+        assert_eq!(escaped(r#"a&b<c>d"e'f"#), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+        assert_eq!(escaped("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d");
+        assert_eq!(escaped("a\u{0}b\u{1b}c\u{FFFF}d"), "abcd");
+        assert_eq!(escaped("héllo ☎"), "héllo ☎");
+    }
+
+    #[test]
+    fn hostile_values_stay_inside_their_attribute() {
+        let mut doc = Twiml::new();
+        doc.open("Connect", &[])
+            .open("Stream", &[("url", "wss://x/s\"/><Hangup/><x y=\"")])
+            .parameters([("a\"b", "<Dial>+1</Dial>")])
+            .close("Stream")
+            .close("Connect")
+            .say("]]><Hangup/>", Some("Polly.\"Joanna\""));
+        let xml = doc.finish();
+        let parsed = roxmltree::Document::parse(&xml).unwrap();
+        let root = parsed.root_element();
+        let names: Vec<_> = root.children().map(|n| n.tag_name().name()).collect();
+        assert_eq!(names, ["Connect", "Say"]);
+        let stream = root.first_child().unwrap().first_child().unwrap();
+        assert_eq!(
+            stream.attribute("url"),
+            Some("wss://x/s\"/><Hangup/><x y=\"")
+        );
+        let param = stream.first_child().unwrap();
+        assert_eq!(param.attribute("name"), Some("a\"b"));
+        assert_eq!(param.attribute("value"), Some("<Dial>+1</Dial>"));
+        let say = root.last_child().unwrap();
+        assert_eq!(say.text(), Some("]]><Hangup/>"));
+        assert_eq!(say.attribute("voice"), Some("Polly.\"Joanna\""));
+    }
+}

@@ -4,6 +4,7 @@ mod admin;
 mod calls;
 mod health;
 pub mod http;
+mod metrics_init;
 mod stream;
 mod voice;
 
@@ -116,6 +117,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Serves until SIGTERM or ctrl-c, then drains for `shutdown_grace_secs`.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    metrics_init::describe();
     let grace = Duration::from_secs(state.loaded.config.server.shutdown_grace_secs);
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(%addr, public_url = %state.loaded.config.server.public_url, "Serving.");

@@ -437,7 +437,19 @@ impl Conn {
                     let params: serde_json::Map<String, serde_json::Value> = start
                         .custom_params
                         .iter()
-                        .map(|kv| (kv.key.to_string(), kv.value.as_str().into()))
+                        .map(|kv| {
+                            // Parameters can carry credentials; never publish those.
+                            let key = kv.key.to_ascii_lowercase();
+                            let secret = ["token", "secret", "password", "key"]
+                                .iter()
+                                .any(|s| key.contains(s));
+                            let value = if secret {
+                                "<redacted>"
+                            } else {
+                                kv.value.as_str()
+                            };
+                            (kv.key.to_string(), value.into())
+                        })
                         .collect();
                     self.state.events.publish(
                         Event::new(kinds::CALL_STARTED, &s.id)

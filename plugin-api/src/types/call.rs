@@ -34,8 +34,10 @@ impl Channel {
 }
 
 /// A call that wants to start; the input of every policy.
+///
+/// Its `Debug` output hides the admin token.
 #[repr(C)]
-#[derive(StableAbi, Clone, Debug, Default)]
+#[derive(StableAbi, Clone, Default)]
 pub struct CallRequest {
     /// The transport instance name; filled in by the host.
     pub transport: RString,
@@ -61,6 +63,31 @@ pub struct CallRequest {
     pub remote_addr: RString,
     /// JSON object with anything else; `{}` or empty when unused.
     pub extensions_json: RString,
+}
+
+impl std::fmt::Debug for CallRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallRequest")
+            .field("transport", &self.transport.as_str())
+            .field("call_id", &self.call_id.as_str())
+            .field("account_id", &self.account_id.as_str())
+            .field("from", &self.from.as_str())
+            .field("to", &self.to.as_str())
+            .field("direction", &self.direction.as_str())
+            .field("channel", &self.channel)
+            .field("custom_params", &self.custom_params.len())
+            .field("attributes", &self.attributes.len())
+            .field(
+                "admin_token",
+                &self
+                    .admin_token
+                    .as_ref()
+                    .map(|_| "<redacted>")
+                    .into_option(),
+            )
+            .field("remote_addr", &self.remote_addr.as_str())
+            .finish()
+    }
 }
 
 impl Default for Channel {

@@ -83,7 +83,7 @@ async fn place_call(host: &Host, call_sid: &str, from: &str) -> (String, String)
 async fn a_call_is_transcribed_answered_and_cleaned_up() {
     voicegate_e2e::model_path();
     let sentence = "please schedule the budget review meeting for next tuesday";
-    let speech = audio::speak(sentence, "en-us", 160, 8000, 300, 0);
+    let speech = audio::speak(sentence, "en-us", 140, 8000, 300, 0);
 
     let host = Host::start(&config(true));
     let mut events = Events::subscribe(&host.base, ADMIN_TOKEN).await;

@@ -152,7 +152,8 @@ impl Utterance {
     /// (STT does not need half a second of silence).
     pub fn trimmed(&self, tail_ms: u32) -> &[i16] {
         let until_ms = (self.speech_end_ms + u64::from(tail_ms)).min(self.end_ms);
-        let samples = (until_ms - self.start_ms) * u64::from(self.sample_rate_hz) / 1000;
+        let samples =
+            until_ms.saturating_sub(self.start_ms) * u64::from(self.sample_rate_hz) / 1000;
         let samples = usize::try_from(samples).unwrap_or(usize::MAX);
         &self.pcm[..samples.min(self.pcm.len())]
     }
@@ -875,6 +876,18 @@ mod tests {
     /// between them and around them, upsampled to 16 kHz in 20 ms carrier frames as the
     /// pipeline does. Returns the 16 kHz audio and the speech spans in ms.
     fn spoken(gap_ms: u64) -> (Vec<i16>, [(u64, u64); 2]) {
+        let (pcm, spans) = spoken_8k(gap_ms);
+        let mut resampler = crate::media::resample::StreamResampler::new(8000, RATE).unwrap();
+        let mut wide = Vec::new();
+        for frame in pcm.chunks(160) {
+            resampler.process(frame, &mut wide);
+        }
+        resampler.flush(&mut wide);
+        (wide, spans)
+    }
+
+    /// [`spoken`] before upsampling: 8 kHz as the carrier delivers it.
+    fn spoken_8k(gap_ms: u64) -> (Vec<i16>, [(u64, u64); 2]) {
         let s1 = wav_8k(include_bytes!("testdata/sentence1_8k.wav"));
         let s2 = wav_8k(include_bytes!("testdata/sentence2_8k.wav"));
         let at_8k = |ms: u64| (ms * 8) as usize;
@@ -888,13 +901,7 @@ mod tests {
         pcm.extend(&s2);
         let s2_end = pcm.len() as u64 / 8;
         pcm.extend(line(at_8k(1500), 3));
-        let mut resampler = crate::media::resample::StreamResampler::new(8000, RATE).unwrap();
-        let mut wide = Vec::new();
-        for frame in pcm.chunks(160) {
-            resampler.process(frame, &mut wide);
-        }
-        resampler.flush(&mut wide);
-        (wide, [(s1_start, s1_end), (s2_start, s2_end)])
+        (pcm, [(s1_start, s1_end), (s2_start, s2_end)])
     }
 
     #[test]
@@ -945,6 +952,38 @@ mod tests {
                 u.speech_end_ms
             );
             assert!(!u.forced);
+        }
+    }
+
+    #[test]
+    fn at_the_carrier_rate_turns_match_the_16k_ones() {
+        // Running the detector on 8 kHz audio (and resampling only the utterances) keeps
+        // idle calls almost free; the energy VAD must then find the same turns.
+        for gap in [300, 800] {
+            let (narrow, _) = spoken_8k(gap);
+            let (wide, _) = spoken(gap);
+            let mut at_8k =
+                TurnDetector::new(&TurnConfig::default(), &VadConfig::default(), 8000).unwrap();
+            let mut events = Vec::new();
+            for frame in narrow.chunks(160) {
+                at_8k.push(frame, &mut events);
+            }
+            at_8k.finish(&mut events);
+            let spans = |events: &[TurnEvent]| -> Vec<(u64, u64, u64, u64)> {
+                utterances(events)
+                    .iter()
+                    .map(|u| (u.start_ms, u.speech_start_ms, u.speech_end_ms, u.end_ms))
+                    .collect()
+            };
+            assert_eq!(
+                spans(&events),
+                spans(&run(TurnConfig::default(), &wide, 320)),
+                "gap {gap}"
+            );
+            for u in utterances(&events) {
+                assert_eq!(u.sample_rate_hz, 8000);
+                assert_eq!(u.pcm.len() as u64, (u.end_ms - u.start_ms) * 8);
+            }
         }
     }
 

@@ -103,13 +103,9 @@ impl Pipeline {
             responder: self.responder.clone(),
             stt_rate: rate,
             resampler: None,
-            resampled: Vec::with_capacity(1024),
-            turn: TurnDetector::new(&self.turn, &self.vad, rate).unwrap_or_else(|error| {
-                // The config was validated at load; this only guards odd STT rates.
-                tracing::error!(%error, rate, "Turn detection settings do not fit the STT rate; using defaults.");
-                TurnDetector::new(&TurnConfig::default(), &VadConfig::default(), 16_000)
-                    .expect("default turn settings are valid at 16 kHz")
-            }),
+            turn: None,
+            turn_config: self.turn.clone(),
+            vad_config: self.vad.clone(),
             turn_events: Vec::with_capacity(4),
             next_ts: None,
             history: Vec::new(),
@@ -163,9 +159,13 @@ pub struct CallPipeline {
     stt: Option<SttPool>,
     responder: Option<Arc<Responder>>,
     stt_rate: u32,
+    /// Converts finished utterances to the STT rate.
     resampler: Option<StreamResampler>,
-    resampled: Vec<i16>,
-    turn: TurnDetector,
+    /// Runs at the carrier's rate: voice activity needs no resampling, so a
+    /// silent call costs a VAD pass per frame and nothing more.
+    turn: Option<TurnDetector>,
+    turn_config: TurnConfig,
+    vad_config: VadConfig,
     turn_events: Vec<TurnEvent>,
     next_ts: Option<u64>,
     history: Vec<Message>,
@@ -220,27 +220,24 @@ impl CallPipeline {
         if self.stt.is_none() {
             return;
         }
-        self.resampled.clear();
-        if rate == self.stt_rate {
-            self.resampled.extend_from_slice(pcm);
-        } else {
-            let resampler = match &mut self.resampler {
-                Some(r) if r.from_hz() == rate => r,
-                _ => match StreamResampler::new(rate, self.stt_rate) {
-                    Ok(r) => self.resampler.insert(r),
-                    Err(error) => {
-                        tracing::error!(session_id = %self.session_id, %error, "Cannot resample this call's audio.");
-                        return;
-                    }
-                },
-            };
-            resampler.process(pcm, &mut self.resampled);
-        }
+        let turn = match &mut self.turn {
+            Some(t) if t.sample_rate_hz() == rate => t,
+            _ => match TurnDetector::new(&self.turn_config, &self.vad_config, rate) {
+                Ok(t) => self.turn.insert(t),
+                Err(error) => {
+                    tracing::error!(session_id = %self.session_id, %error, rate, "Turn detection cannot run at this call's sample rate.");
+                    return;
+                }
+            },
+        };
         self.turn_events.clear();
-        self.turn.push(&self.resampled, &mut self.turn_events);
-        for event in self.turn_events.drain(..) {
+        turn.push(pcm, &mut self.turn_events);
+        let events = std::mem::take(&mut self.turn_events);
+        for event in events.iter() {
             if let TurnEvent::Utterance(u) = event {
-                let Some(pool) = &self.stt else { continue };
+                let Some(pool) = self.stt.clone() else {
+                    continue;
+                };
                 // The caller stopped speaking `end - speech_end` ago (in
                 // call time, which arrives in real time).
                 let since_speech_end = u.end_ms.saturating_sub(u.speech_end_ms);
@@ -249,9 +246,9 @@ impl CallPipeline {
                     .unwrap_or_else(Instant::now);
                 stats.utterances.fetch_add(1, Ordering::Relaxed);
                 // STT needs little of the hangover's silence.
-                let keep = u.trimmed(UTTERANCE_TAIL_MS).len();
-                let mut pcm = u.pcm;
-                pcm.truncate(keep);
+                let Some(pcm) = self.to_stt_rate(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
+                    continue;
+                };
                 if let Err(full) = pool.submit(
                     &self.session_id,
                     pcm,
@@ -279,6 +276,32 @@ impl CallPipeline {
                 }
             }
         }
+        let mut events = events;
+        events.clear();
+        self.turn_events = events;
+    }
+
+    /// Converts one utterance to the STT's rate (one resampler per call,
+    /// flushed after each utterance).
+    fn to_stt_rate(&mut self, pcm: &[i16], rate: u32) -> Option<Vec<i16>> {
+        if rate == self.stt_rate {
+            return Some(pcm.to_vec());
+        }
+        let resampler = match &mut self.resampler {
+            Some(r) if r.from_hz() == rate => r,
+            _ => match StreamResampler::new(rate, self.stt_rate) {
+                Ok(r) => self.resampler.insert(r),
+                Err(error) => {
+                    tracing::error!(session_id = %self.session_id, %error, "Cannot resample this call's audio.");
+                    return None;
+                }
+            },
+        };
+        let mut out =
+            Vec::with_capacity(pcm.len() * self.stt_rate as usize / rate.max(1) as usize + 512);
+        resampler.process(pcm, &mut out);
+        resampler.flush(&mut out);
+        Some(out)
     }
 
     /// Handles a result for this call; returns actions for the transport.

@@ -157,6 +157,10 @@ pub async fn run(
     let (mut tx, mut rx) = socket.split();
 
     let ending = loop {
+        // Streams that open their own call get a session mid-stream.
+        if hangup.is_none() {
+            hangup = conn.session.as_ref().map(|s| s.hangup.subscribe());
+        }
         let step = tokio::select! {
             msg = rx.next() => match msg {
                 None => Some(Ending::new("disconnected", close::NORMAL, "")),

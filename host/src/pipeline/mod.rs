@@ -246,7 +246,7 @@ impl CallPipeline {
                     .unwrap_or_else(Instant::now);
                 stats.utterances.fetch_add(1, Ordering::Relaxed);
                 // STT needs little of the hangover's silence.
-                let Some(pcm) = self.to_stt_rate(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
+                let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
                     continue;
                 };
                 if let Err(full) = pool.submit(
@@ -283,7 +283,7 @@ impl CallPipeline {
 
     /// Converts one utterance to the STT's rate (one resampler per call,
     /// flushed after each utterance).
-    fn to_stt_rate(&mut self, pcm: &[i16], rate: u32) -> Option<Vec<i16>> {
+    fn resample_for_stt(&mut self, pcm: &[i16], rate: u32) -> Option<Vec<i16>> {
         if rate == self.stt_rate {
             return Some(pcm.to_vec());
         }

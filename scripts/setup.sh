@@ -19,6 +19,7 @@ install_packages() {
     ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+    [[ -f /usr/include/espeak-ng/speak_lib.h ]] || missing+=(libespeak-ng-dev)
     command -v sox >/dev/null 2>&1 || missing+=(sox)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)

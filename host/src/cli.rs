@@ -47,6 +47,29 @@ pub enum Command {
     /// Model tools.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Query the audit trail (`audit.path`): calls with their verdicts,
+    /// transcripts and answers, denied calls, admin actions.
+    Audit(AuditArgs),
+}
+
+/// `voicegate audit …`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only this carrier call id.
+    #[arg(long)]
+    pub call_id: Option<String>,
+    /// Only this caller (E.164, e.g. +14155550100), or a prefix ending in `*`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Only what happened at or after this RFC 3339 time (2025-01-31T09:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Most rows per list (1 to 1000).
+    #[arg(long, default_value_t = crate::audit::DEFAULT_LIMIT)]
+    pub limit: usize,
+    /// Print JSON (the same as `GET /api/audit`) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `voicegate model …`.

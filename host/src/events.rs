@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
+use crate::audit::AuditSink;
+
 /// One event (the external contract in DESIGN.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -44,8 +46,17 @@ pub mod kinds {
 
 /// RFC 3339 UTC timestamp with milliseconds.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
+    format_rfc3339_ms(time::OffsetDateTime::now_utc())
+}
+
+/// `2025-01-31T09:15:02.125Z`: UTC, always three fractional digits, so
+/// timestamps sort and compare as text (the audit store relies on it).
+pub fn format_rfc3339_ms(at: time::OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
         .unwrap_or_default()
 }
 
@@ -68,9 +79,13 @@ impl Event {
 }
 
 /// Publishes events to every subscriber; slow subscribers lose the oldest.
+///
+/// An audit sink, when set, sees every event at publish time (before any
+/// subscriber could lag) and queues the ones it records without waiting.
 #[derive(Debug, Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    audit: Option<AuditSink>,
 }
 
 impl Default for EventBus {
@@ -82,12 +97,26 @@ impl Default for EventBus {
 impl EventBus {
     /// A bus keeping `capacity` events for slow subscribers.
     pub fn new(capacity: usize) -> Self {
+        Self::with_audit(capacity, None)
+    }
+
+    /// A bus that also hands every event to `audit`.
+    pub fn with_audit(capacity: usize, audit: Option<AuditSink>) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        Self { tx }
+        Self { tx, audit }
+    }
+
+    /// The audit sink, when auditing is on.
+    pub fn audit(&self) -> Option<&AuditSink> {
+        self.audit.as_ref()
     }
 
     /// Publishes an event and logs it.
     pub fn publish(&self, event: Event) {
+        if let Some(audit) = &self.audit {
+            // Never blocks: a full queue drops the record and counts it.
+            audit.record_event(&event);
+        }
         let fields = Value::Object(event.fields.clone());
         tracing::info!(
             event = event.kind,

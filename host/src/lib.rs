@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) is a thin CLI over this library so that
 //! integration tests and benchmarks can reach the same code.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod events;

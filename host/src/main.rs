@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use voicegate::{
-    cli::{Cli, Command, ModelCommand},
+    audit::{self, Audit, AuditQuery, AuditReader},
+    cli::{AuditArgs, Cli, Command, ModelCommand},
     config::{self, Loaded, LogFormat},
     plugins::{registry, Registry},
     server::{self, AppState},
@@ -73,11 +74,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 loaded.config.server.listen, loaded.config.server.public_url
             );
             print!("{}", registry::describe(&registry));
+            match loaded.audit_path() {
+                Some(path) => println!("Audit trail: {}.", path.display()),
+                None => println!("Note: the audit trail is off (audit.path is empty)."),
+            }
             if loaded.config.admin.all_tokens().is_empty() {
                 println!(
                     "Note: no admin token is configured, so the admin API is closed (admin.token)."
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => {
+            let loaded = load_config(&cli)?;
+            init_logging(&cli, Some(&loaded));
+            query_audit(&loaded, args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugins => {
@@ -126,16 +137,65 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
             "No admin token is configured (admin.token): the admin API answers 401 to everyone."
         );
     }
+    let audit = match loaded.audit_path() {
+        Some(path) => {
+            let queue = loaded.config.audit.queue;
+            let audit = tokio::task::spawn_blocking(move || Audit::open(&path, queue))
+                .await
+                .context("opening the audit trail")?
+                .context("opening the audit trail (audit.path)")?;
+            Some(audit)
+        }
+        None => {
+            tracing::warn!("The audit trail is off (audit.path is empty): calls, verdicts and transcripts are not recorded.");
+            None
+        }
+    };
     let listen = loaded.config.server.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen} (server.listen)"))?;
     // Tests start the host on port 0 and read the real address from here.
     println!("voicegate listening on {}", listener.local_addr()?);
-    let state: Arc<AppState> = AppState::new(loaded, registry, Some(metrics));
-    server::serve(state, listener)
-        .await
-        .context("serving HTTP")?;
+    let state: Arc<AppState> =
+        AppState::with_audit(loaded, registry, Some(metrics), audit.as_ref());
+    let served = server::serve(state, listener).await;
+    // Everything queued is written before the process exits, even when
+    // serving failed.
+    if let Some(audit) = audit {
+        audit.shutdown().await;
+    }
+    served.context("serving HTTP")?;
+    Ok(())
+}
+
+fn query_audit(loaded: &Loaded, args: &AuditArgs) -> anyhow::Result<()> {
+    let Some(path) = loaded.audit_path() else {
+        anyhow::bail!(
+            "the audit trail is off in {} (audit.path is empty)",
+            loaded.file.display()
+        );
+    };
+    let query = AuditQuery::new(
+        args.call_id.as_deref(),
+        args.from.as_deref(),
+        args.since.as_deref(),
+        Some(args.limit),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "bad option `--{}`: {}",
+            e.param.replace('_', "-"),
+            e.message
+        )
+    })?;
+    let report = AuditReader::open(&path)?.query(&query)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("Audit trail {}", path.display());
+        print!("{}", audit::render_text(&report));
+    }
     Ok(())
 }
 

@@ -313,7 +313,28 @@ fn validate(loaded: &Loaded) -> Vec<Problem> {
     for issue in c.pipeline.turn.issues() {
         problems.push(loaded.problem("pipeline.turn", issue.to_string()));
     }
+    if !(1..=10_000_000).contains(&c.audit.queue) {
+        problems.push(loaded.problem(
+            "audit.queue",
+            format!("must be from 1 to 10000000 records (got {})", c.audit.queue),
+        ));
+    }
+    if c.audit.enabled() && c.audit.path.to_string_lossy().ends_with('/') {
+        problems.push(loaded.problem(
+            "audit.path",
+            "must name a database file, not a directory (or be empty to turn auditing off)",
+        ));
+    }
     problems
+}
+
+impl Loaded {
+    /// The audit database file (resolved against the config file's
+    /// directory), or `None` when `audit.path` is empty.
+    pub fn audit_path(&self) -> Option<PathBuf> {
+        let path = &self.config.audit.path;
+        self.config.audit.enabled().then(|| self.resolve(path))
+    }
 }
 
 #[cfg(test)]
@@ -442,6 +463,26 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.problems[0].key, "pipeline.stt");
         assert!(err.problems[0].message.contains("slow"));
+    }
+
+    #[test]
+    fn audit_defaults_resolve_next_to_the_config_and_empty_turns_it_off() {
+        let loaded = parse_str("", &[]).unwrap();
+        assert_eq!(loaded.config.audit.queue, 10_000);
+        assert_eq!(
+            loaded.audit_path(),
+            Some(PathBuf::from("/etc/vg/voicegate.db"))
+        );
+        let loaded = parse_str("[audit]\npath = \"/var/lib/vg/a.db\"\nqueue = 5\n", &[]).unwrap();
+        assert_eq!(loaded.audit_path(), Some(PathBuf::from("/var/lib/vg/a.db")));
+        assert_eq!(loaded.config.audit.queue, 5);
+        let loaded = parse_str("[audit]\npath = \"\"\n", &[]).unwrap();
+        assert_eq!(loaded.audit_path(), None);
+        let err = parse_str("[audit]\nqueue = 0\n", &[]).unwrap_err();
+        assert_eq!(err.problems[0].key, "audit.queue");
+        assert_eq!(err.problems[0].line, Some(2));
+        let err = parse_str("[audit]\npaht = \"x\"\n", &[]).unwrap_err();
+        assert_eq!(err.problems[0].key, "audit.paht");
     }
 
     #[test]

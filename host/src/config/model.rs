@@ -41,6 +41,9 @@ pub struct Config {
     /// Responder instances.
     #[serde(default)]
     pub responders: IndexMap<String, InstanceTable>,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// `[server]`.
@@ -215,6 +218,34 @@ pub struct PipelineConfig {
     pub vad: VadConfig,
     /// End-of-turn detection.
     pub turn: TurnConfig,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The SQLite database; relative to the config file. Empty turns the
+    /// audit trail off.
+    pub path: PathBuf,
+    /// Records waiting for the writer beyond which new ones are dropped
+    /// (and counted).
+    pub queue: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("voicegate.db"),
+            queue: 10_000,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Whether auditing is on (`path` is not empty).
+    pub fn enabled(&self) -> bool {
+        !self.path.as_os_str().is_empty()
+    }
 }
 
 /// One provider instance: `plugin = "<name>"` plus the provider's own keys,

@@ -1,10 +1,12 @@
-//! The admin API: calls, hang-up, live events. Every route takes
-//! `Authorization: Bearer <admin token>`: 401 without one, 403 with a wrong one.
+//! The admin API: calls, hang-up, live events, the audit trail. Every route
+//! takes `Authorization: Bearer <admin token>`: 401 without one, 403 with a
+//! wrong one. Actions that change something, and audit queries, are
+//! recorded in the audit trail with the client's address.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{Path, Request, State},
+    extract::{ConnectInfo, Path, Query, Request, State},
     http::{header, StatusCode},
     middleware::Next,
     response::{
@@ -19,6 +21,18 @@ use subtle::ConstantTimeEq;
 use tokio_stream::{wrappers::BroadcastStream, StreamExt as _};
 
 use super::{http::error_response, AppState};
+use crate::audit::{AuditQuery, Record};
+
+/// The client's socket address, when the server knows it.
+type Remote = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+/// Queues an admin-action record (never waits).
+fn record_action(state: &AppState, action: &str, target: &str, remote: &Remote) {
+    if let Some(sink) = state.events.audit() {
+        let addr = remote.as_ref().map(|r| r.0 .0.to_string());
+        sink.record(Record::admin_action(action, target, addr));
+    }
+}
 
 /// Checks the bearer token in constant time against every configured token.
 pub async fn require_admin(
@@ -86,11 +100,13 @@ pub async fn get_call(
 /// `POST /api/calls/{session_id}/hangup`.
 pub async fn hangup(
     State(state): State<Arc<AppState>>,
+    remote: Remote,
     Path(session_id): Path<String>,
 ) -> Response {
     match state.sessions.get_live(&session_id) {
         Some(s) => {
-            tracing::info!(session_id = %s.id, "Admin hang-up.");
+            tracing::info!(session_id = %s.id, remote = ?remote.as_ref().map(|r| r.0 .0), "Admin hang-up.");
+            record_action(&state, "call.hangup", &s.id, &remote);
             s.hangup.send_replace(Some("admin_hangup".to_owned()));
             if s.state() == crate::sessions::SessionState::Created {
                 if let Some(s) = state.sessions.finish(&s.id, "admin_hangup") {
@@ -129,5 +145,47 @@ pub async fn events(
                 .data(json!({ "type": "lagged", "missed": n }).to_string())))
         }
     });
+    // End the stream when shutdown begins, so the connection can close.
+    let mut shutting_down = state.shutting_down.subscribe();
+    let shutdown = async move {
+        let _ = shutting_down.wait_for(|s| *s).await;
+    };
+    let stream = futures_util::StreamExt::take_until(stream, shutdown);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// `GET /api/audit?call_id=&from=&since=&limit=`: matching calls with their
+/// verdicts, transcripts and answers; denied calls; admin actions.
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    remote: Remote,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(reader) = &state.audit else {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the audit trail is off (audit.path is empty)",
+        );
+    };
+    let pairs = match query {
+        Ok(Query(pairs)) => pairs,
+        Err(rejection) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("bad query string: {}", rejection.body_text()),
+            )
+        }
+    };
+    let query = match AuditQuery::from_pairs(&pairs) {
+        Ok(q) => q,
+        Err(error) => return error_response(StatusCode::BAD_REQUEST, &error.to_string()),
+    };
+    record_action(&state, "audit.query", &query.describe(), &remote);
+    match reader.query_async(query).await {
+        Ok(report) => Json(report).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "Audit query failed.");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "audit query failed")
+        }
+    }
 }

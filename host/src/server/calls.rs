@@ -49,22 +49,26 @@ pub async fn admit(
 ) -> Admission {
     call.transport = transport.id.instance.as_str().into();
     let instance = transport.id.instance.clone();
-    let denied = |reason_code: &str, reasons: &[Reason]| {
+    // `tier` is known when the policy chain judged the call (the audit
+    // trail keeps it); host refusals (busy, errors) have none.
+    let denied = |reason_code: &str, reasons: &[Reason], tier: Option<RiskTier>| {
         metrics::counter!("voicegate_calls_denied_total", "transport" => instance.clone(), "reason" => reason_code.to_owned()).increment(1);
-        state.events.publish(
-            Event::new(kinds::CALL_DENIED, "")
-                .with("transport", instance.as_str())
-                .with("call_id", call.call_id.as_str())
-                .with("from", call.from.as_str())
-                .with("to", call.to.as_str())
-                .with("reason", reason_code)
-                .with("reasons", reasons_json(reasons)),
-        );
+        let mut event = Event::new(kinds::CALL_DENIED, "")
+            .with("transport", instance.as_str())
+            .with("call_id", call.call_id.as_str())
+            .with("from", call.from.as_str())
+            .with("to", call.to.as_str())
+            .with("reason", reason_code)
+            .with("reasons", reasons_json(reasons));
+        if let Some(tier) = tier {
+            event = event.with("tier", tier.name());
+        }
+        state.events.publish(event);
     };
 
     if !state.ready.load(std::sync::atomic::Ordering::SeqCst) {
         let reasons = [Reason::new("shutting_down", "the gateway is shutting down")];
-        denied("shutting_down", &reasons);
+        denied("shutting_down", &reasons, None);
         return Admission::Rejected(reject(RejectCause::BUSY, reasons.to_vec(), "busy"));
     }
     let max = state.loaded.config.limits.max_calls;
@@ -74,7 +78,7 @@ pub async fn admit(
             format!("{max} concurrent calls is the configured limit (limits.max_calls)"),
         )];
         tracing::warn!(transport = %instance, call_id = %call.call_id, max, "Call turned away: at the concurrent-call limit.");
-        denied("busy", &reasons);
+        denied("busy", &reasons, None);
         return Admission::Rejected(reject(RejectCause::BUSY, reasons.to_vec(), "busy"));
     }
 
@@ -88,19 +92,21 @@ pub async fn admit(
             match policy.evaluate(&call_for_policy) {
                 Ok(v) => {
                     tier = tier.max(v.tier);
+                    // A policy lists its deny reasons before its notes.
+                    let code = v.reasons.first().map(|r| r.code.to_string());
                     reasons.extend(v.reasons.iter().cloned());
                     if !v.allow {
-                        return Ok((false, tier, reasons, policy.id.instance.clone()));
+                        return Ok((false, tier, reasons, policy.id.instance.clone(), code));
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok((true, tier, reasons, String::new()))
+        Ok((true, tier, reasons, String::new(), None))
     })
     .await;
 
-    let (allow, tier, reasons, denier) = match verdict {
+    let (allow, tier, reasons, denier, deny_code) = match verdict {
         Ok(Ok(v)) => v,
         Ok(Err(error)) => {
             // Fail closed: a policy that cannot decide does not let calls in.
@@ -109,7 +115,7 @@ pub async fn admit(
                 "policy_error",
                 "a policy could not evaluate the call",
             )];
-            denied("policy_error", &reasons);
+            denied("policy_error", &reasons, None);
             return Admission::Rejected(reject(RejectCause::ERROR, reasons.to_vec(), "error"));
         }
         Err(join) => {
@@ -118,17 +124,15 @@ pub async fn admit(
                 "policy_error",
                 "a policy could not evaluate the call",
             )];
-            denied("policy_error", &reasons);
+            denied("policy_error", &reasons, None);
             return Admission::Rejected(reject(RejectCause::ERROR, reasons.to_vec(), "error"));
         }
     };
     if !allow {
-        let code = reasons
-            .last()
-            .map(|r| r.code.to_string())
-            .unwrap_or_else(|| "denied".to_owned());
+        // The denying policy's first reason (not a note of an earlier one).
+        let code = deny_code.unwrap_or_else(|| "denied".to_owned());
         tracing::info!(transport = %instance, call_id = %call.call_id, from = %call.from, to = %call.to, policy = %denier, tier = tier.name(), reason = %code, "Call denied by policy.");
-        denied(&code, &reasons);
+        denied(&code, &reasons, Some(tier));
         return Admission::Rejected(reject(RejectCause::POLICY, reasons, "denied"));
     }
 

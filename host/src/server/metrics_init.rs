@@ -64,6 +64,23 @@ pub fn describe() {
         "Utterances refused because the STT queue was full."
     );
     describe_counter!("voicegate_events_total", "Events published, by type.");
+    describe_counter!(
+        "voicegate_audit_dropped_total",
+        "Audit records dropped: the queue was full or the writer had stopped."
+    );
+    describe_counter!(
+        "voicegate_audit_written_total",
+        "Audit records written to the database."
+    );
+    describe_counter!(
+        "voicegate_audit_failed_total",
+        "Audit records the database refused or could not commit."
+    );
+    describe_histogram!(
+        "voicegate_audit_batch_seconds",
+        Unit::Seconds,
+        "Time to write one batch of audit records (one transaction)."
+    );
     metrics::gauge!("voicegate_calls_active").set(0.0);
     metrics::gauge!("voicegate_stt_queue_depth").set(0.0);
 }

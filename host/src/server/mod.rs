@@ -23,8 +23,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::{
+    audit::{Audit, AuditReader},
     config::Loaded,
-    events::EventBus,
+    events::{kinds, Event, EventBus},
     pipeline::{Pipeline, SttPool},
     plugins::Registry,
     sessions::Sessions,
@@ -32,6 +33,9 @@ use crate::{
 
 /// Largest webhook body accepted.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Events kept for slow SSE subscribers.
+const EVENT_BUFFER: usize = 4096;
 
 /// Everything request handlers share.
 #[derive(Debug)]
@@ -52,11 +56,29 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// False while shutting down.
     pub ready: AtomicBool,
+    /// Becomes true when shutdown begins; long-lived responses (SSE) end
+    /// on it, or graceful shutdown would wait for them forever.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
+    /// Audit queries; `None` when `audit.path` is empty. (Records reach the
+    /// audit trail through `events`.)
+    pub audit: Option<AuditReader>,
 }
 
 impl AppState {
-    /// Builds the shared state from a loaded config and registry.
+    /// Builds the shared state from a loaded config and registry, without
+    /// an audit trail.
     pub fn new(loaded: Loaded, registry: Registry, metrics: Option<PrometheusHandle>) -> Arc<Self> {
+        Self::with_audit(loaded, registry, metrics, None)
+    }
+
+    /// Builds the shared state; every published event and admin action is
+    /// also handed to `audit`.
+    pub fn with_audit(
+        loaded: Loaded,
+        registry: Registry,
+        metrics: Option<PrometheusHandle>,
+        audit: Option<&Audit>,
+    ) -> Arc<Self> {
         let registry = Arc::new(registry);
         let admin_tokens = loaded.config.admin.all_tokens();
         let stt = pick(&registry.stt, loaded.config.pipeline.stt.as_deref())
@@ -75,11 +97,13 @@ impl AppState {
             loaded,
             registry,
             sessions: Arc::new(Sessions::default()),
-            events: EventBus::default(),
+            events: EventBus::with_audit(EVENT_BUFFER, audit.map(Audit::sink)),
             admin_tokens,
             metrics,
             pipeline,
             ready: AtomicBool::new(true),
+            shutting_down: tokio::sync::watch::Sender::new(false),
+            audit: audit.map(Audit::reader),
         })
     }
 }
@@ -98,6 +122,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/calls/{session_id}", get(admin::get_call))
         .route("/api/calls/{session_id}/hangup", post(admin::hangup))
         .route("/api/events", get(admin::events))
+        .route("/api/audit", get(admin::audit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,
@@ -133,8 +158,13 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Resu
             shutdown_state
                 .ready
                 .store(false, std::sync::atomic::Ordering::SeqCst);
+            shutdown_state.shutting_down.send_replace(true);
             for session in shutdown_state.sessions.live() {
                 session.hangup.send_replace(Some("shutdown".to_owned()));
+                // No stream task will end a call whose media never connected.
+                if session.state() == crate::sessions::SessionState::Created {
+                    end_session(&shutdown_state, &session.id, "shutdown");
+                }
             }
             // Give streams a moment to say goodbye before connections close.
             let deadline = tokio::time::Instant::now() + grace;
@@ -142,11 +172,25 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Resu
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // Whatever is left still gets its end recorded.
+            for session in shutdown_state.sessions.live() {
+                end_session(&shutdown_state, &session.id, "shutdown");
+            }
         })
         .await;
     expiry.abort();
     tracing::info!("Stopped.");
     result
+}
+
+/// Ends a session that no stream task will end, with its `call.ended`.
+fn end_session(state: &AppState, session_id: &str, reason: &str) {
+    if let Some(s) = state.sessions.finish(session_id, reason) {
+        state.pipeline.end_call(&s.id);
+        state
+            .events
+            .publish(Event::new(kinds::CALL_ENDED, &s.id).with("reason", reason));
+    }
 }
 
 async fn shutdown_signal() {

@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// Every top-level key, in the order the docs list them.
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "rate_limit",
     "rate_limit_exempt",
     "blocklist",

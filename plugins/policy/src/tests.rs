@@ -653,3 +653,20 @@ fn a_full_example_config_loads() {
         path.to_str().unwrap()
     ));
 }
+
+#[test]
+fn docs_policy_md_documents_every_key() {
+    let doc = include_str!("../../../docs/policy.md");
+    let keys = doc
+        .split("## Keys")
+        .nth(1)
+        .expect("docs/policy.md has a `## Keys` section");
+    for key in crate::config::KEYS {
+        let row = format!("| `{key}");
+        assert!(
+            keys.lines()
+                .any(|l| l.starts_with(&format!("{row}`")) || l.starts_with(&format!("{row}."))),
+            "docs/policy.md's key table lacks `{key}`"
+        );
+    }
+}

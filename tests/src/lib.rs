@@ -4,10 +4,13 @@
 //! real sockets. Every wait is bounded.
 
 pub mod audio;
+pub mod carriers;
 pub mod fixtures;
 pub mod host;
 pub mod sse;
+pub mod telnyx;
 pub mod twilio;
+pub mod vonage;
 
 use std::{
     path::{Path, PathBuf},

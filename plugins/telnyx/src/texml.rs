@@ -1,0 +1,225 @@
+//! TeXML documents answering the voice webhook (Telnyx's TwiML-compatible
+//! markup, docs/protocols.md d.1).
+//!
+//! A few fixed elements, so a small writer rather than an XML crate; every
+//! variable value goes through [`escape`], which covers the XML specials,
+//! keeps whitespace in attributes intact and drops the characters XML 1.0
+//! cannot carry, so no input can produce a malformed or injected document.
+
+use voicegate_plugin_api::{Accepted, RejectCause, Rejected};
+
+use crate::config::{Config, DenyAction};
+
+/// The `<Parameter>` that ties a stream to its session; Telnyx echoes it in
+/// `start.custom_parameters`.
+pub const SESSION_PARAM: &str = "session_id";
+
+/// The document for an accepted call: a bidirectional RTP stream to
+/// `stream_url`.
+///
+/// `<Connect><Stream>` keeps the call on the stream until the socket closes;
+/// `codec` asks Telnyx for the inbound audio in the configured G.711 law and
+/// `bidirectionalMode="rtp"` + `bidirectionalCodec` make it play what the
+/// host sends back (without `rtp`, Telnyx expects MP3 files and ignores raw
+/// payloads).
+pub fn accept(config: &Config, accepted: &Accepted) -> String {
+    let codec = config.codec.name();
+    let params = std::iter::once((SESSION_PARAM, accepted.session_id.as_str())).chain(
+        accepted
+            .params
+            .iter()
+            .filter(|kv| kv.key.as_str() != SESSION_PARAM)
+            .map(|kv| (kv.key.as_str(), kv.value.as_str())),
+    );
+    let mut doc = Texml::new();
+    doc.open("Connect", &[])
+        .open(
+            "Stream",
+            &[
+                ("url", accepted.stream_url.as_str()),
+                ("track", "inbound_track"),
+                ("codec", codec),
+                ("bidirectionalMode", "rtp"),
+                ("bidirectionalCodec", codec),
+            ],
+        )
+        .parameters(params)
+        .close("Stream")
+        .close("Connect");
+    doc.finish()
+}
+
+/// The document for a call turned away.
+///
+/// * policy: `<Say>deny_message</Say><Hangup/>`, or `<Reject/>` with
+///   `deny_action = "reject"`;
+/// * busy: `<Reject reason="busy"/>`;
+/// * error, or a cause this version does not know:
+///   `<Say>error_message</Say><Hangup/>`.
+pub fn reject(config: &Config, rejected: &Rejected) -> String {
+    let voice = config.voice.as_deref();
+    let mut doc = Texml::new();
+    match rejected.cause {
+        RejectCause::POLICY => match config.deny_action {
+            DenyAction::SayHangup => {
+                doc.say(&config.deny_message, voice).empty("Hangup", &[]);
+            }
+            DenyAction::Reject => {
+                doc.empty("Reject", &[]);
+            }
+        },
+        RejectCause::BUSY => {
+            doc.empty("Reject", &[("reason", "busy")]);
+        }
+        _ => {
+            doc.say(&config.error_message, voice).empty("Hangup", &[]);
+        }
+    }
+    doc.finish()
+}
+
+/// Appends `value` to `out`, escaped for XML text and attribute values.
+pub fn escape(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Attribute-value normalisation would turn these into spaces.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            // Not allowed in XML 1.0, not even as character references.
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+/// A TeXML `<Response>` under construction.
+pub struct Texml {
+    out: String,
+}
+
+impl Default for Texml {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Texml {
+    /// An empty `<Response>`.
+    pub fn new() -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?><Response>"#);
+        Self { out }
+    }
+
+    fn tag(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (key, value) in attrs {
+            self.out.push(' ');
+            self.out.push_str(key);
+            self.out.push_str("=\"");
+            escape(&mut self.out, value);
+            self.out.push('"');
+        }
+    }
+
+    /// `<name attrs…>`.
+    pub fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.tag(name, attrs);
+        self.out.push('>');
+        self
+    }
+
+    /// `</name>`.
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// `<name attrs…/>`.
+    pub fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.tag(name, attrs);
+        self.out.push_str("/>");
+        self
+    }
+
+    /// `<Say voice=…>text</Say>`.
+    pub fn say(&mut self, text: &str, voice: Option<&str>) -> &mut Self {
+        match voice {
+            Some(voice) => self.open("Say", &[("voice", voice)]),
+            None => self.open("Say", &[]),
+        };
+        escape(&mut self.out, text);
+        self.close("Say")
+    }
+
+    /// `<Parameter name=… value=…/>` for each pair.
+    pub fn parameters<'p>(
+        &mut self,
+        params: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) -> &mut Self {
+        for (name, value) in params {
+            self.empty("Parameter", &[("name", name), ("value", value)]);
+        }
+        self
+    }
+
+    /// Closes `<Response>` and returns the document.
+    pub fn finish(mut self) -> String {
+        self.out.push_str("</Response>");
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(value: &str) -> String {
+        let mut out = String::new();
+        escape(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn escapes_specials_whitespace_and_controls() {
+        assert_eq!(escaped(r#"a&b<c>d"e'f"#), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+        assert_eq!(escaped("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d");
+        assert_eq!(escaped("a\u{0}b\u{1b}c\u{FFFF}d"), "abcd");
+        assert_eq!(escaped("héllo ☎"), "héllo ☎");
+    }
+
+    #[test]
+    fn hostile_values_stay_inside_their_attribute() {
+        let mut doc = Texml::new();
+        doc.open("Connect", &[])
+            .open("Stream", &[("url", "wss://x/s\"/><Hangup/><x y=\"")])
+            .parameters([("a\"b", "<Dial>+1</Dial>")])
+            .close("Stream")
+            .close("Connect")
+            .say("]]><Hangup/>", Some("\"female\""));
+        let xml = doc.finish();
+        let parsed = roxmltree::Document::parse(&xml).unwrap();
+        let root = parsed.root_element();
+        let names: Vec<_> = root.children().map(|n| n.tag_name().name()).collect();
+        assert_eq!(names, ["Connect", "Say"]);
+        let stream = root.first_child().unwrap().first_child().unwrap();
+        assert_eq!(
+            stream.attribute("url"),
+            Some("wss://x/s\"/><Hangup/><x y=\"")
+        );
+        let param = stream.first_child().unwrap();
+        assert_eq!(param.attribute("name"), Some("a\"b"));
+        assert_eq!(param.attribute("value"), Some("<Dial>+1</Dial>"));
+        let say = root.last_child().unwrap();
+        assert_eq!(say.text(), Some("]]><Hangup/>"));
+    }
+}

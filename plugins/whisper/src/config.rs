@@ -10,6 +10,16 @@ use std::{fmt, num::NonZeroUsize, path::PathBuf};
 use serde::{de, Deserialize, Deserializer};
 use voicegate_plugin_api::ConfigIssue;
 
+/// Most workers an instance may keep.
+const MAX_WORKERS: u32 = 64;
+
+/// whisper.cpp runs at most 8 decoders (`WHISPER_MAX_DECODERS`) and fails
+/// every call beyond that.
+const MAX_DECODERS: u32 = 8;
+
+/// Most threads per transcription.
+const MAX_THREADS: u32 = 64;
+
 /// Largest encoder window whisper models have: 30 s of audio in 1500 frames.
 pub(crate) const MAX_AUDIO_CTX: u32 = 1500;
 
@@ -233,17 +243,32 @@ impl Config {
                 ),
             );
         }
-        if self.threads == Some(0) {
-            issue("threads", "must be at least 1".to_owned());
+        match self.threads {
+            Some(0) => issue("threads", "must be at least 1".to_owned()),
+            Some(n) if n > MAX_THREADS => {
+                issue("threads", format!("{n} is more than {MAX_THREADS}"));
+            }
+            _ => {}
         }
         if self.workers == 0 {
             issue("workers", "must be at least 1".to_owned());
+        } else if self.workers > MAX_WORKERS {
+            issue(
+                "workers",
+                format!(
+                    "{} is more than {MAX_WORKERS}; each worker is a whisper state of \
+                     up to ~190 MB",
+                    self.workers
+                ),
+            );
         }
-        if self.beam_size == 0 {
-            issue("beam_size", "must be at least 1".to_owned());
-        }
-        if self.best_of == 0 {
-            issue("best_of", "must be at least 1".to_owned());
+        for (key, value) in [("beam_size", self.beam_size), ("best_of", self.best_of)] {
+            if !(1..=MAX_DECODERS).contains(&value) {
+                issue(
+                    key,
+                    format!("{value} is outside 1..={MAX_DECODERS} (whisper.cpp's decoder limit)"),
+                );
+            }
         }
         if self
             .initial_prompt
@@ -350,6 +375,13 @@ mod tests {
                 "temperature"
             ]
         );
+    }
+
+    #[test]
+    fn absurd_pool_sizes_are_refused() {
+        let c = parse(r#"{"model":"m","workers":1000,"threads":500,"beam_size":9}"#).unwrap();
+        let keys: Vec<String> = c.validate().iter().map(|i| i.key.to_string()).collect();
+        assert_eq!(keys, ["threads", "workers", "beam_size"]);
     }
 
     #[test]

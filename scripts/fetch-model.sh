@@ -96,7 +96,14 @@ example)
         "${CT2_DIR}" "${OUT}" >/dev/null
     ;;
 cli)
-    cargo run --release -p voicegate --bin voicegate -- model import-ct2 "${CT2_DIR}" "${OUT}"
+    # scripts/setup.sh builds the workspace first; use that binary rather
+    # than `cargo run -p voicegate`, which resolves features for one package
+    # and rebuilds dependencies.
+    if [[ -x target/release/voicegate ]]; then
+        target/release/voicegate model import-ct2 "${CT2_DIR}" "${OUT}"
+    else
+        cargo run --release -p voicegate --bin voicegate -- model import-ct2 "${CT2_DIR}" "${OUT}"
+    fi
     ;;
 *)
     die "VOICEGATE_IMPORTER must be 'example' or 'cli', not '${VOICEGATE_IMPORTER}'"

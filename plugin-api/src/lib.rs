@@ -35,6 +35,7 @@ mod author;
 mod bridge;
 mod export;
 pub mod guard;
+pub mod markup;
 pub mod testkit;
 pub mod types;
 

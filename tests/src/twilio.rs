@@ -188,6 +188,29 @@ impl Stream {
         self.send_text(frame.to_string()).await;
     }
 
+    /// One `media` frame, reporting a failed send instead of panicking (the
+    /// host may already have closed a flooding stream).
+    pub async fn try_media(
+        &mut self,
+        payload: &[u8],
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.chunk += 1;
+        let seq = self.next_seq();
+        let frame = json!({
+            "event": "media",
+            "sequenceNumber": seq,
+            "streamSid": self.stream_sid,
+            "media": {
+                "track": "inbound",
+                "chunk": self.chunk.to_string(),
+                "timestamp": self.timestamp_ms.to_string(),
+                "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+            }
+        });
+        self.timestamp_ms += payload.len() as u64 / 8;
+        self.ws.send(Message::Text(frame.to_string().into())).await
+    }
+
     /// Plays 8 kHz PCM in 20 ms frames. `paced` sends in real time (as a
     /// phone call does); otherwise as fast as the socket takes it.
     pub async fn play(&mut self, pcm8k: &[i16], paced: bool) {

@@ -82,47 +82,6 @@ pub fn reject(config: &Config, rejected: &Rejected) -> String {
 /// plugin-api so every XML-speaking carrier uses one audited escaper.
 pub use voicegate_plugin_api::markup::{escape_xml as escape, XmlResponse as Texml};
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn escaped(value: &str) -> String {
-        let mut out = String::new();
-        escape(&mut out, value);
-        out
-    }
-
-    #[test]
-    fn escapes_specials_whitespace_and_controls() {
-        assert_eq!(escaped(r#"a&b<c>d"e'f"#), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
-        assert_eq!(escaped("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d");
-        assert_eq!(escaped("a\u{0}b\u{1b}c\u{FFFF}d"), "abcd");
-        assert_eq!(escaped("héllo ☎"), "héllo ☎");
-    }
-
-    #[test]
-    fn hostile_values_stay_inside_their_attribute() {
-        let mut doc = Texml::new();
-        doc.open("Connect", &[])
-            .open("Stream", &[("url", "wss://x/s\"/><Hangup/><x y=\"")])
-            .parameters([("a\"b", "<Dial>+1</Dial>")])
-            .close("Stream")
-            .close("Connect")
-            .say("]]><Hangup/>", Some("\"female\""));
-        let xml = doc.finish();
-        let parsed = roxmltree::Document::parse(&xml).unwrap();
-        let root = parsed.root_element();
-        let names: Vec<_> = root.children().map(|n| n.tag_name().name()).collect();
-        assert_eq!(names, ["Connect", "Say"]);
-        let stream = root.first_child().unwrap().first_child().unwrap();
-        assert_eq!(
-            stream.attribute("url"),
-            Some("wss://x/s\"/><Hangup/><x y=\"")
-        );
-        let param = stream.first_child().unwrap();
-        assert_eq!(param.attribute("name"), Some("a\"b"));
-        assert_eq!(param.attribute("value"), Some("<Dial>+1</Dial>"));
-        let say = root.last_child().unwrap();
-        assert_eq!(say.text(), Some("]]><Hangup/>"));
-    }
-}
+// The escaper and the `<Response>` writer are tested in plugin-api
+// (`markup`) and, against a real XML parser with hostile values, in the
+// twilio plugin; this plugin's answers are tested in tests/answer.rs.

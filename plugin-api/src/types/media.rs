@@ -129,6 +129,12 @@ impl Capabilities {
     pub const DTMF: Self = Self(1 << 3);
     /// Closing the stream ends the call.
     pub const HANGUP: Self = Self(1 << 4);
+    /// The peer wants the call's events (transcripts, answers, errors): the
+    /// host sends each as [`OutboundAction::Other`] with kind `"event"` and
+    /// the event's JSON (the same object `/api/events` carries) as payload.
+    /// A constant added without a layout change: an older host ignores the
+    /// bit, so a plugin must not rely on receiving events.
+    pub const EVENTS: Self = Self(1 << 5);
 
     /// Union of two sets.
     pub const fn with(self, other: Self) -> Self {

@@ -36,6 +36,13 @@ pub mod kinds {
     pub const STT_FINAL: &str = "voice.stt.final";
     /// The responder's answer.
     pub const ASSISTANT_TEXT: &str = "voice.assistant.text";
+    /// The first audio of a reply went to the caller (`reply`, and
+    /// `latency_ms` from the end of the caller's speech).
+    pub const ASSISTANT_SPEAKING: &str = "voice.assistant.speaking";
+    /// A reply played to its end (`reply`).
+    pub const ASSISTANT_PLAYED: &str = "voice.assistant.played";
+    /// The caller barged in (`reply`, and `heard`: what they heard of it).
+    pub const ASSISTANT_INTERRUPTED: &str = "voice.assistant.interrupted";
     /// A key press.
     pub const DTMF: &str = "call.dtmf";
     /// A call ended.

@@ -67,6 +67,12 @@ pub struct StreamStats {
     pub utterances: AtomicU64,
     /// Utterances dropped because the STT queue was full.
     pub utterances_dropped: AtomicU64,
+    /// Replies the caller interrupted.
+    pub barge_ins: AtomicU64,
+    /// Short speech over a reply, taken as a backchannel and not a turn.
+    pub backchannels: AtomicU64,
+    /// Marks echoed for replies already dropped (ignored).
+    pub marks_stale: AtomicU64,
 }
 
 /// A snapshot of [`StreamStats`] for the admin API.
@@ -85,6 +91,9 @@ pub struct StatsSnapshot {
     gap_fill_samples: u64,
     utterances: u64,
     utterances_dropped: u64,
+    barge_ins: u64,
+    backchannels: u64,
+    marks_stale: u64,
 }
 
 impl StreamStats {
@@ -105,6 +114,9 @@ impl StreamStats {
             gap_fill_samples: r(&self.gap_fill_samples),
             utterances: r(&self.utterances),
             utterances_dropped: r(&self.utterances_dropped),
+            barge_ins: r(&self.barge_ins),
+            backchannels: r(&self.backchannels),
+            marks_stale: r(&self.marks_stale),
         }
     }
 }

@@ -3,10 +3,12 @@
 //! written for the test, and plays the part of carriers and operators over
 //! real sockets. Every wait is bounded.
 
+pub mod agent;
 pub mod audio;
 pub mod carriers;
 pub mod fixtures;
 pub mod host;
+pub mod phone;
 pub mod sse;
 pub mod telnyx;
 pub mod twilio;

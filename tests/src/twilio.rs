@@ -252,6 +252,14 @@ impl Stream {
         self.send_text(frame.to_string()).await;
     }
 
+    /// Next message from the host; `None` once the socket is gone.
+    pub(crate) async fn next_message(&mut self) -> Option<Message> {
+        match self.ws.next().await {
+            Some(Ok(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Next message from the host, if one comes within `timeout`.
     pub async fn recv(&mut self, timeout: Duration) -> Option<Message> {
         match tokio::time::timeout(timeout, self.ws.next()).await {

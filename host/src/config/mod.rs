@@ -310,6 +310,9 @@ fn validate(loaded: &Loaded) -> Vec<Problem> {
     for issue in c.pipeline.vad.issues() {
         problems.push(loaded.problem("pipeline.vad", issue.to_string()));
     }
+    for (key, issue) in c.pipeline.playout.issues() {
+        problems.push(loaded.problem(&format!("pipeline.playout.{key}"), issue));
+    }
     for issue in c.pipeline.turn.issues() {
         problems.push(loaded.problem("pipeline.turn", issue.to_string()));
     }

@@ -204,8 +204,11 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Said when the responder fails, unless `pipeline.apology` says otherwise.
+pub const DEFAULT_APOLOGY: &str = "Sorry, I could not answer that. Please try again.";
+
 /// `[pipeline]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
     /// STT instance to use; defaults to the only one configured.
@@ -218,6 +221,24 @@ pub struct PipelineConfig {
     pub vad: VadConfig,
     /// End-of-turn detection.
     pub turn: TurnConfig,
+    /// Pacing of spoken replies.
+    pub playout: crate::speech::PlayoutSettings,
+    /// Spoken when the responder fails (empty: say nothing).
+    pub apology: String,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            stt: None,
+            responder: None,
+            tts: None,
+            vad: VadConfig::default(),
+            turn: TurnConfig::default(),
+            playout: crate::speech::PlayoutSettings::default(),
+            apology: DEFAULT_APOLOGY.to_owned(),
+        }
+    }
 }
 
 /// `[audit]`.

@@ -1,7 +1,9 @@
 //! The per-call media pipeline: audio from the transport, resampled to the
 //! STT rate, cut into utterances by voice activity, transcribed on a bounded
-//! pool, answered by the responder; results come back as events.
+//! pool, answered by the responder, spoken back through the TTS; results
+//! come back as events.
 
+mod conversation;
 mod stt_pool;
 
 use std::{
@@ -10,7 +12,7 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use voicegate_plugin_api::{KeyValue, Message, OutboundAction, RStr, RVec, Role, Turn};
+use voicegate_plugin_api::{KeyValue, OutboundAction, RVec, TransportInfo, Turn};
 
 pub use stt_pool::{QueueFull, SttDone, SttPool};
 
@@ -21,9 +23,11 @@ use crate::{
         turn::{TurnConfig, TurnDetector, TurnEvent},
         vad::VadConfig,
     },
-    plugins::{CallError, Responder},
+    plugins::{CallError, Responder, Tts},
     sessions::{Session, StreamStats},
+    speech::{Note, PlayoutSettings, Speaker, SynthMsg},
 };
+use conversation::Conversation;
 
 /// Gaps in carrier timestamps longer than this are filled with silence.
 const GAP_TOLERANCE_MS: u64 = 30;
@@ -38,26 +42,19 @@ pub enum PipelineOutput {
     /// A transcription finished.
     Transcript(SttDone),
     /// The responder answered.
-    Answer(Result<voicegate_plugin_api::Answer, CallError>),
+    Answer(Answered),
 }
 
-/// An outbound action owned by the pipeline.
-#[derive(Debug, Clone)]
-pub enum OwnedAction {
-    /// Ask for a playback mark.
-    Mark(String),
-    /// Drop queued audio at the peer.
-    Clear,
-}
-
-impl OwnedAction {
-    /// The borrowed form the transport takes.
-    pub fn as_action(&self) -> OutboundAction<'_> {
-        match self {
-            OwnedAction::Mark(name) => OutboundAction::Mark(RStr::from(name.as_str())),
-            OwnedAction::Clear => OutboundAction::Clear,
-        }
-    }
+/// A responder's answer to one turn.
+#[derive(Debug)]
+pub struct Answered {
+    /// The answer.
+    pub result: Result<voicegate_plugin_api::Answer, CallError>,
+    /// When the caller stopped speaking the turn.
+    pub speech_end: Instant,
+    /// The barge-in epoch the turn was asked in: an answer from an earlier
+    /// epoch was overtaken by the caller speaking again and is not spoken.
+    pub epoch: u64,
 }
 
 /// Parts of the pipeline shared by every call.
@@ -65,42 +62,81 @@ impl OwnedAction {
 pub struct Pipeline {
     stt: Option<SttPool>,
     responder: Option<Arc<Responder>>,
+    tts: Option<Arc<Tts>>,
     vad: VadConfig,
     turn: TurnConfig,
+    playout: PlayoutSettings,
+    apology: String,
+}
+
+/// The providers and settings a [`Pipeline`] is built from.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineParts {
+    /// Speech to text, on its bounded pool.
+    pub stt: Option<SttPool>,
+    /// The agent.
+    pub responder: Option<Arc<Responder>>,
+    /// Text to speech.
+    pub tts: Option<Arc<Tts>>,
+    /// Voice activity detection.
+    pub vad: VadConfig,
+    /// End of turn and barge-in.
+    pub turn: TurnConfig,
+    /// Pacing of replies.
+    pub playout: PlayoutSettings,
+    /// Said when the responder fails.
+    pub apology: String,
 }
 
 impl Pipeline {
     /// Builds the shared parts.
-    pub fn new(
-        stt: Option<SttPool>,
-        responder: Option<Arc<Responder>>,
-        vad: VadConfig,
-        turn: TurnConfig,
-    ) -> Self {
-        if stt.is_none() {
+    pub fn new(parts: PipelineParts) -> Self {
+        if parts.stt.is_none() {
             tracing::warn!(
                 "No STT instance is configured: calls will be connected but not transcribed."
             );
         }
+        if parts.tts.is_none() {
+            tracing::info!(
+                "No TTS instance is configured: answers are published as events but not spoken."
+            );
+        }
         Self {
-            stt,
-            responder,
-            vad,
-            turn,
+            stt: parts.stt,
+            responder: parts.responder,
+            tts: parts.tts,
+            vad: parts.vad,
+            turn: parts.turn,
+            playout: parts.playout,
+            apology: parts.apology,
         }
     }
 
-    /// The per-call part.
-    pub fn call(&self, session: &Session) -> CallPipeline {
+    /// The per-call part, for a call on a transport described by `info`;
+    /// synthesized audio for it comes back through `synth`.
+    pub fn call(
+        &self,
+        session: &Session,
+        info: &TransportInfo,
+        events: &EventBus,
+        synth: mpsc::UnboundedSender<SynthMsg>,
+    ) -> CallPipeline {
         let rate = self
             .stt
             .as_ref()
             .map(SttPool::sample_rate)
             .unwrap_or(16_000);
+        let speaker = self
+            .tts
+            .clone()
+            .and_then(|tts| Speaker::new(tts, info, &self.playout, &session.id, synth));
         CallPipeline {
             session_id: session.id.clone(),
             stt: self.stt.clone(),
             responder: self.responder.clone(),
+            events: events.clone(),
+            speaker,
+            apology: self.apology.clone(),
             stt_rate: rate,
             resampler: None,
             turn: None,
@@ -108,7 +144,10 @@ impl Pipeline {
             vad_config: self.vad.clone(),
             turn_events: Vec::with_capacity(4),
             next_ts: None,
-            history: Vec::new(),
+            conversation: Conversation::default(),
+            epoch: 0,
+            burst_over_reply: false,
+            hangup_after: None,
             context: session.call.custom_params.iter().cloned().collect(),
             from: session.call.from.to_string(),
             to: session.call.to.to_string(),
@@ -158,6 +197,10 @@ pub struct CallPipeline {
     session_id: String,
     stt: Option<SttPool>,
     responder: Option<Arc<Responder>>,
+    events: EventBus,
+    /// `None` without a TTS or when the transport cannot play audio.
+    speaker: Option<Speaker>,
+    apology: String,
     stt_rate: u32,
     /// Converts finished utterances to the STT rate.
     resampler: Option<StreamResampler>,
@@ -168,7 +211,16 @@ pub struct CallPipeline {
     vad_config: VadConfig,
     turn_events: Vec<TurnEvent>,
     next_ts: Option<u64>,
-    history: Vec<Message>,
+    conversation: Conversation,
+    /// Counts the caller's barge-ins; answers asked before the latest one
+    /// are stale.
+    epoch: u64,
+    /// The current burst of speech began while the bot was speaking and has
+    /// not (yet) been long enough to interrupt it: a backchannel ("mm-hm"),
+    /// not a turn.
+    burst_over_reply: bool,
+    /// The responder asked to hang up once this reply has played.
+    hangup_after: Option<u64>,
     context: Vec<KeyValue>,
     from: String,
     to: String,
@@ -234,7 +286,28 @@ impl CallPipeline {
         turn.push(pcm, &mut self.turn_events);
         let events = std::mem::take(&mut self.turn_events);
         for event in events.iter() {
+            match event {
+                TurnEvent::SpeechStarted { .. } => {
+                    self.burst_over_reply = self.speaker.as_ref().is_some_and(Speaker::is_busy);
+                }
+                TurnEvent::BargeIn { .. } => {
+                    self.burst_over_reply = false;
+                    self.epoch += 1;
+                    if let Some(speaker) = &mut self.speaker {
+                        if speaker.barge_in(Instant::now()) {
+                            stats.barge_ins.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(session_id = %self.session_id, "The caller barged in; the reply stops.");
+                        }
+                    }
+                }
+                _ => {}
+            }
             if let TurnEvent::Utterance(u) = event {
+                if std::mem::take(&mut self.burst_over_reply) {
+                    stats.backchannels.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(session_id = %self.session_id, "Short speech over a reply taken as a backchannel; not a turn.");
+                    continue;
+                }
                 let Some(pool) = self.stt.clone() else {
                     continue;
                 };
@@ -304,91 +377,130 @@ impl CallPipeline {
         Some(out)
     }
 
-    /// Handles a result for this call; returns actions for the transport.
+    /// Handles a result for this call.
     pub fn on_output(
         &mut self,
         out: PipelineOutput,
         session: &Session,
-        events: &EventBus,
         results: &mpsc::Sender<PipelineOutput>,
-    ) -> Vec<OwnedAction> {
+    ) {
         match out {
-            PipelineOutput::Transcript(done) => {
-                let transcript = match done.result {
-                    Ok(t) => t,
-                    Err(error) => {
-                        events.publish(
-                            Event::new(kinds::ERROR, &self.session_id)
-                                .with(
-                                    "error",
-                                    format!("speech recognition failed: {}", error.error.message),
-                                )
-                                .with("stage", "stt"),
-                        );
-                        return Vec::new();
-                    }
-                };
-                let text = transcript.text.trim().to_owned();
-                if text.is_empty() {
-                    return Vec::new();
-                }
-                let latency = done.speech_end.elapsed();
-                metrics::histogram!("voicegate_stt_final_latency_seconds")
-                    .record(latency.as_secs_f64());
-                tracing::info!(
-                    session_id = %self.session_id,
-                    call_sid = %session.call.call_id,
-                    latency_ms = latency.as_millis() as u64,
-                    stt_ms = done.run.as_millis() as u64,
-                    queue_ms = done.wait.as_millis() as u64,
-                    audio_ms = done.audio.as_millis() as u64,
-                    text = %text,
-                    "Transcript."
-                );
-                events.publish(
-                    Event::new(kinds::STT_FINAL, &self.session_id)
-                        .with("text", text.as_str())
-                        .with("latency_ms", latency.as_millis() as u64)
-                        .with("audio_ms", done.audio.as_millis() as u64),
-                );
-                self.ask_responder(text, results);
-                Vec::new()
-            }
-            PipelineOutput::Answer(Ok(answer)) => {
-                let text = answer.text.trim().to_owned();
-                if !text.is_empty() {
-                    events.publish(
-                        Event::new(kinds::ASSISTANT_TEXT, &self.session_id)
-                            .with("text", text.as_str()),
-                    );
-                    self.history.push(Message {
-                        role: Role::ASSISTANT,
-                        text: text.as_str().into(),
-                    });
-                }
-                if answer.hangup {
-                    session
-                        .hangup
-                        .send_replace(Some("responder_hangup".to_owned()));
-                }
-                Vec::new()
-            }
-            PipelineOutput::Answer(Err(error)) => {
-                tracing::warn!(session_id = %self.session_id, %error, "Responder failed.");
-                events.publish(
-                    Event::new(kinds::ERROR, &self.session_id)
-                        .with(
-                            "error",
-                            format!("responder failed: {}", error.error.message),
-                        )
-                        .with("stage", "responder"),
-                );
-                Vec::new()
-            }
+            PipelineOutput::Transcript(done) => self.on_transcript(done, session, results),
+            PipelineOutput::Answer(answered) => self.on_answer(answered, session),
         }
     }
 
-    fn ask_responder(&mut self, text: String, results: &mpsc::Sender<PipelineOutput>) {
+    fn on_transcript(
+        &mut self,
+        done: SttDone,
+        session: &Session,
+        results: &mpsc::Sender<PipelineOutput>,
+    ) {
+        let transcript = match done.result {
+            Ok(t) => t,
+            Err(error) => {
+                self.events.publish(
+                    Event::new(kinds::ERROR, &self.session_id)
+                        .with(
+                            "error",
+                            format!("speech recognition failed: {}", error.error.message),
+                        )
+                        .with("stage", "stt"),
+                );
+                return;
+            }
+        };
+        let text = transcript.text.trim().to_owned();
+        if text.is_empty() {
+            return;
+        }
+        let latency = done.speech_end.elapsed();
+        metrics::histogram!("voicegate_stt_final_latency_seconds").record(latency.as_secs_f64());
+        tracing::info!(
+            session_id = %self.session_id,
+            call_sid = %session.call.call_id,
+            latency_ms = latency.as_millis() as u64,
+            stt_ms = done.run.as_millis() as u64,
+            queue_ms = done.wait.as_millis() as u64,
+            audio_ms = done.audio.as_millis() as u64,
+            text = %text,
+            "Transcript."
+        );
+        self.events.publish(
+            Event::new(kinds::STT_FINAL, &self.session_id)
+                .with("text", text.as_str())
+                .with("latency_ms", latency.as_millis() as u64)
+                .with("audio_ms", done.audio.as_millis() as u64),
+        );
+        self.ask_responder(text, done.speech_end, results);
+    }
+
+    fn on_answer(&mut self, answered: Answered, session: &Session) {
+        let answer = match answered.result {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(session_id = %self.session_id, %error, "Responder failed.");
+                self.publish_responder_error(&error.error.message, error.kind().name());
+                let apology = self.apology.clone();
+                if !apology.is_empty() {
+                    self.speak(&apology, answered.speech_end, false);
+                }
+                return;
+            }
+        };
+        if self.speaker.is_some() && answered.epoch != self.epoch {
+            tracing::info!(session_id = %self.session_id, "The caller spoke again before the answer came; it is not spoken.");
+            return;
+        }
+        // Responders that answer with an apology instead of failing the call
+        // (responder-http) say why in `extensions_json`.
+        if let Some((message, kind)) = answer_error(&answer.extensions_json) {
+            tracing::warn!(session_id = %self.session_id, error = %message, "Responder answered with an apology.");
+            self.publish_responder_error(&message, &kind);
+        }
+        let text = answer.text.trim().to_owned();
+        let reply = if text.is_empty() {
+            None
+        } else {
+            self.speak(&text, answered.speech_end, answer.hangup)
+        };
+        if answer.hangup && reply.is_none() {
+            session
+                .hangup
+                .send_replace(Some("responder_hangup".to_owned()));
+        }
+    }
+
+    /// Publishes and remembers `text`, and speaks it when the call can.
+    fn speak(&mut self, text: &str, speech_end: Instant, hangup: bool) -> Option<u64> {
+        self.events
+            .publish(Event::new(kinds::ASSISTANT_TEXT, &self.session_id).with("text", text));
+        let reply = self
+            .speaker
+            .as_mut()
+            .and_then(|s| s.say(text, Some(speech_end)));
+        self.conversation.assistant(text, reply);
+        if hangup {
+            self.hangup_after = reply;
+        }
+        reply
+    }
+
+    fn publish_responder_error(&self, message: &str, kind: &str) {
+        self.events.publish(
+            Event::new(kinds::ERROR, &self.session_id)
+                .with("error", format!("responder failed: {message}"))
+                .with("stage", "responder")
+                .with("error_kind", kind),
+        );
+    }
+
+    fn ask_responder(
+        &mut self,
+        text: String,
+        speech_end: Instant,
+        results: &mpsc::Sender<PipelineOutput>,
+    ) {
         let turn = Turn {
             session_id: self.session_id.as_str().into(),
             transport: self.transport.as_str().into(),
@@ -396,23 +508,149 @@ impl CallPipeline {
             from: self.from.as_str().into(),
             to: self.to.as_str().into(),
             text: text.as_str().into(),
-            history: RVec::from(self.history.clone()),
+            history: RVec::from(self.conversation.messages()),
             context: RVec::from(self.context.clone()),
             extensions_json: "".into(),
         };
-        self.history.push(Message {
-            role: Role::CALLER,
-            text: text.into(),
-        });
+        self.conversation.caller(&text);
         let Some(responder) = self.responder.clone() else {
             return;
         };
         let results = results.clone();
+        let epoch = self.epoch;
         tokio::spawn(async move {
-            let answer = tokio::task::spawn_blocking(move || responder.respond(&turn)).await;
-            if let Ok(answer) = answer {
-                let _ = results.send(PipelineOutput::Answer(answer)).await;
+            let result = tokio::task::spawn_blocking(move || responder.respond(&turn)).await;
+            if let Ok(result) = result {
+                let answered = Answered {
+                    result,
+                    speech_end,
+                    epoch,
+                };
+                let _ = results.send(PipelineOutput::Answer(answered)).await;
             }
         });
+    }
+
+    /// Audio synthesized for this call.
+    pub fn on_synth(&mut self, msg: SynthMsg) {
+        if let Some(speaker) = &mut self.speaker {
+            speaker.on_synth(msg);
+        }
+    }
+
+    /// A mark the peer echoed; `false` when it belongs to no current reply.
+    pub fn on_mark(&mut self, name: &str) -> bool {
+        self.speaker.as_mut().is_some_and(|s| s.on_mark(name))
+    }
+
+    /// When [`CallPipeline::pump`] next has something to send.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.speaker.as_ref().and_then(Speaker::next_deadline)
+    }
+
+    /// Sends what the speaker has due and publishes what happened to
+    /// replies. Cheap when nothing is being said.
+    pub fn pump(
+        &mut self,
+        now: Instant,
+        session: &Session,
+        send: &mut dyn FnMut(OutboundAction<'_>),
+    ) {
+        let Some(speaker) = &mut self.speaker else {
+            return;
+        };
+        speaker.poll(now, send);
+        let notes: Vec<Note> = speaker.take_notes().collect();
+        for note in notes {
+            self.on_note(note, session);
+        }
+    }
+
+    fn on_note(&mut self, note: Note, session: &Session) {
+        match note {
+            Note::Speaking {
+                reply,
+                since_speech_end,
+            } => {
+                let mut event =
+                    Event::new(kinds::ASSISTANT_SPEAKING, &self.session_id).with("reply", reply);
+                if let Some(latency) = since_speech_end {
+                    metrics::histogram!("voicegate_reply_first_audio_seconds")
+                        .record(latency.as_secs_f64());
+                    event = event.with("latency_ms", latency.as_millis() as u64);
+                }
+                self.events.publish(event);
+            }
+            Note::Played { reply } => {
+                self.events.publish(
+                    Event::new(kinds::ASSISTANT_PLAYED, &self.session_id).with("reply", reply),
+                );
+                if self.hangup_after == Some(reply) {
+                    session
+                        .hangup
+                        .send_replace(Some("responder_hangup".to_owned()));
+                }
+            }
+            Note::Interrupted { reply, heard } => {
+                self.conversation.heard(reply, &heard);
+                if self.hangup_after == Some(reply) {
+                    // The caller took the turn back; the responder may hang
+                    // up again when it answers it.
+                    self.hangup_after = None;
+                }
+                self.events.publish(
+                    Event::new(kinds::ASSISTANT_INTERRUPTED, &self.session_id)
+                        .with("reply", reply)
+                        .with("heard", heard),
+                );
+            }
+            Note::Failed { reply, error } => {
+                tracing::warn!(session_id = %self.session_id, reply, %error, "Speech synthesis failed.");
+                self.events.publish(
+                    Event::new(kinds::ERROR, &self.session_id)
+                        .with(
+                            "error",
+                            format!("speech synthesis failed: {}", error.error.message),
+                        )
+                        .with("stage", "tts"),
+                );
+            }
+        }
+    }
+}
+
+/// The `error` a responder put in an answer's `extensions_json`, with its
+/// `error_kind`.
+fn answer_error(extensions_json: &str) -> Option<(String, String)> {
+    if extensions_json.trim().is_empty() {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(extensions_json).ok()?;
+    let error = value.get("error")?.as_str()?.to_owned();
+    let kind = value
+        .get("error_kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("internal")
+        .to_owned();
+    Some((error, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_error;
+
+    #[test]
+    fn answer_errors_are_read_from_extensions() {
+        assert_eq!(answer_error(""), None);
+        assert_eq!(answer_error("not json"), None);
+        assert_eq!(answer_error(r#"{"model":"x"}"#), None);
+        assert_eq!(
+            answer_error(r#"{"error":"timed out after 5000 ms","error_kind":"timeout"}"#),
+            Some(("timed out after 5000 ms".to_owned(), "timeout".to_owned()))
+        );
+        assert_eq!(
+            answer_error(r#"{"error":"boom"}"#),
+            Some(("boom".to_owned(), "internal".to_owned()))
+        );
     }
 }

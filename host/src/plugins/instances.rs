@@ -205,7 +205,6 @@ pub struct Tts {
     pub id: Arc<InstanceId>,
     /// Output rate.
     pub info: voicegate_plugin_api::TtsInfo,
-    #[allow(dead_code)]
     obj: TtsBox,
 }
 
@@ -220,6 +219,16 @@ impl Tts {
         let id = Arc::new(id);
         let info = wrap(&id, "describe", obj.describe())?;
         Ok(Self { id, info, obj })
+    }
+
+    /// Synthesizes `req.text` into `sink`. Blocking: call it on the
+    /// blocking pool.
+    pub fn synthesize(
+        &self,
+        req: &voicegate_plugin_api::TtsRequest<'_>,
+        sink: voicegate_plugin_api::abi::AudioSinkMut<'_>,
+    ) -> Result<(), CallError> {
+        wrap(&self.id, "synthesize", self.obj.synthesize(req, sink))
     }
 }
 

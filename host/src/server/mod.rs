@@ -26,7 +26,7 @@ use crate::{
     audit::{Audit, AuditReader},
     config::Loaded,
     events::{kinds, Event, EventBus},
-    pipeline::{Pipeline, SttPool},
+    pipeline::{Pipeline, PipelineParts, SttPool},
     plugins::Registry,
     sessions::Sessions,
 };
@@ -87,12 +87,17 @@ impl AppState {
             &registry.responders,
             loaded.config.pipeline.responder.as_deref(),
         );
-        let pipeline = Pipeline::new(
+        let tts = pick(&registry.tts, loaded.config.pipeline.tts.as_deref());
+        let p = &loaded.config.pipeline;
+        let pipeline = Pipeline::new(PipelineParts {
             stt,
             responder,
-            loaded.config.pipeline.vad.clone(),
-            loaded.config.pipeline.turn.clone(),
-        );
+            tts,
+            vad: p.vad.clone(),
+            turn: p.turn.clone(),
+            playout: p.playout.clone(),
+            apology: p.apology.clone(),
+        });
         Arc::new(Self {
             loaded,
             registry,

@@ -9,10 +9,10 @@ use std::{
 use abi_stable::{sabi_trait::TD_Opaque, sabi_types::RMut, std_types::RSlice};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use voicegate_plugin_api::{
     abi::{EventSinkFfi, EventSinkFfi_TO, FrameSinkFfi, FrameSinkFfi_TO, MediaStreamBox},
-    ErrorKind, OutboundAction, PluginError, RStr, StreamEvent, WsFrame,
+    Capabilities, ErrorKind, OutboundAction, PluginError, RStr, StreamEvent, WsFrame,
 };
 
 use super::{
@@ -24,6 +24,7 @@ use crate::{
     pipeline::{CallPipeline, PipelineOutput},
     plugins::Transport,
     sessions::Session,
+    speech::SynthMsg,
 };
 
 /// Close codes (RFC 6455).
@@ -79,11 +80,36 @@ impl EventSinkFfi for Decoded {
     }
 }
 
-struct Encoded(Vec<Message>);
+/// Appends encoded frames straight to the connection's outgoing queue.
+struct Encoded<'a>(&'a mut Vec<Message>);
 
-impl FrameSinkFfi for Encoded {
+impl FrameSinkFfi for Encoded<'_> {
     fn frame(&mut self, frame: WsFrame<'_>) {
         self.0.push(to_message(frame));
+    }
+}
+
+/// Has the transport turn one outbound action into frames for the peer.
+fn encode(
+    media: &mut MediaStreamBox,
+    outgoing: &mut Vec<Message>,
+    transport: &Transport,
+    session: Option<&Session>,
+    action: &OutboundAction<'_>,
+) {
+    let mut encoded = Encoded(outgoing);
+    let result = {
+        let sink = FrameSinkFfi_TO::from_ptr(RMut::new(&mut encoded), TD_Opaque);
+        media.encode(action, sink).into_result()
+    };
+    match result {
+        Ok(()) => {}
+        Err(error) if error.kind == ErrorKind::UNSUPPORTED => {
+            tracing::debug!(transport = %transport.id.instance, error = %error, "Transport does not support this outbound action.");
+        }
+        Err(error) => {
+            tracing::warn!(transport = %transport.id.instance, session_id = %session.map(|s| s.id.as_str()).unwrap_or(""), error = %error, "Encoding an outbound action failed.");
+        }
     }
 }
 
@@ -114,6 +140,7 @@ struct Conn {
     outgoing: Vec<Message>,
     pipeline: Option<CallPipeline>,
     results_tx: mpsc::Sender<PipelineOutput>,
+    synth_tx: mpsc::UnboundedSender<SynthMsg>,
     errors_logged: u64,
     window_start: Instant,
     window_frames: u32,
@@ -131,7 +158,16 @@ pub async fn run(
     let instance = transport.id.instance.clone();
     metrics::gauge!("voicegate_streams_open", "transport" => instance.clone()).increment(1.0);
     let (results_tx, mut results_rx) = mpsc::channel(32);
+    // Unbounded, but bounded by the reply: see `speech::synth`.
+    let (synth_tx, mut synth_rx) = mpsc::unbounded_channel();
     let mut hangup = session.as_ref().map(|s| s.hangup.subscribe());
+    // Only transports that show the call's events to their peer (the
+    // browser page) pay for a subscription to the bus.
+    let mut bus = transport
+        .info
+        .capabilities
+        .contains(Capabilities::EVENTS)
+        .then(|| state.events.subscribe());
     let mut conn = Conn {
         state,
         transport,
@@ -146,13 +182,14 @@ pub async fn run(
         outgoing: Vec::new(),
         pipeline: None,
         results_tx,
+        synth_tx,
         errors_logged: 0,
         window_start: Instant::now(),
         window_frames: 0,
         window_dropped: 0,
     };
     if let Some(s) = conn.session.clone() {
-        conn.pipeline = Some(conn.state.pipeline.call(&s));
+        conn.pipeline = Some(conn.new_pipeline(&s));
     }
     let (mut tx, mut rx) = socket.split();
 
@@ -161,6 +198,7 @@ pub async fn run(
         if hangup.is_none() {
             hangup = conn.session.as_ref().map(|s| s.hangup.subscribe());
         }
+        let playout = conn.pipeline.as_ref().and_then(CallPipeline::next_deadline);
         let step = tokio::select! {
             msg = rx.next() => match msg {
                 None => Some(Ending::new("disconnected", close::NORMAL, "")),
@@ -179,6 +217,17 @@ pub async fn run(
                 conn.on_pipeline_output(out);
                 None
             },
+            Some(msg) = synth_rx.recv() => {
+                if let Some(p) = &mut conn.pipeline {
+                    p.on_synth(msg);
+                }
+                None
+            },
+            () = wait_until(playout) => None,
+            Some(event) = next_event(&mut bus) => {
+                conn.forward_event(&event);
+                None
+            },
             changed = wait_hangup(&mut hangup) => {
                 let reason = changed.unwrap_or_else(|| "hangup".to_owned());
                 conn.encode(&OutboundAction::Hangup(RStr::from(reason.as_str())));
@@ -186,6 +235,9 @@ pub async fn run(
                 Some(Ending::new(&reason, code, "call ended"))
             }
         };
+        if step.is_none() {
+            conn.pump();
+        }
         for msg in conn.outgoing.drain(..) {
             let bytes = match &msg {
                 Message::Text(t) => t.len(),
@@ -214,6 +266,33 @@ pub async fn run(
     let _ = tx.close().await;
     conn.finish(&ending.reason);
     metrics::gauge!("voicegate_streams_open", "transport" => instance).decrement(1.0);
+}
+
+async fn wait_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next event on the bus, for connections that forward events; never
+/// resolves for the others.
+async fn next_event(bus: &mut Option<broadcast::Receiver<Arc<Event>>>) -> Option<Arc<Event>> {
+    let Some(rx) = bus else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(event) => return Some(event),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "A media stream fell behind the event bus; events were skipped."
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
 }
 
 async fn wait_hangup(
@@ -380,18 +459,65 @@ impl Conn {
     }
 
     fn encode(&mut self, action: &OutboundAction<'_>) {
-        let mut encoded = Encoded(Vec::new());
-        let result = {
-            let sink = FrameSinkFfi_TO::from_ptr(RMut::new(&mut encoded), TD_Opaque);
-            self.media.encode(action, sink).into_result()
+        encode(
+            &mut self.media,
+            &mut self.outgoing,
+            &self.transport,
+            self.session.as_deref(),
+            action,
+        );
+    }
+
+    fn new_pipeline(&self, session: &Session) -> CallPipeline {
+        self.state.pipeline.call(
+            session,
+            &self.transport.info,
+            &self.state.events,
+            self.synth_tx.clone(),
+        )
+    }
+
+    /// Lets the call's speaker send what is due (frames, marks, a clear).
+    fn pump(&mut self) {
+        let Conn {
+            pipeline: Some(pipeline),
+            session: Some(session),
+            media,
+            outgoing,
+            transport,
+            ..
+        } = self
+        else {
+            return;
         };
-        match result {
-            Ok(()) => self.outgoing.extend(encoded.0),
-            Err(error) if error.kind == ErrorKind::UNSUPPORTED => {
-                tracing::debug!(transport = %self.instance(), error = %error, "Transport does not support this outbound action.");
+        pipeline.pump(Instant::now(), session, &mut |action| {
+            let counter = match action {
+                OutboundAction::Audio(_) => Some(&session.stats.audio_chunks_out),
+                OutboundAction::Mark(_) => Some(&session.stats.marks_out),
+                _ => None,
+            };
+            if let Some(counter) = counter {
+                counter.fetch_add(1, Ordering::Relaxed);
             }
+            encode(media, outgoing, transport, Some(session), &action);
+        });
+    }
+
+    /// Sends one of this call's events to a peer that shows them.
+    fn forward_event(&mut self, event: &Event) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        if event.session_id != session.id {
+            return;
+        }
+        match serde_json::to_string(event) {
+            Ok(json) => self.encode(&OutboundAction::Other(
+                RStr::from("event"),
+                RStr::from(json.as_str()),
+            )),
             Err(error) => {
-                tracing::warn!(transport = %self.instance(), session_id = %self.session_id(), error = %error, "Encoding an outbound action failed.");
+                tracing::warn!(session_id = %session.id, %error, "An event could not be serialized for the peer.");
             }
         }
     }
@@ -412,7 +538,7 @@ impl Conn {
                     };
                     match admit(&self.state, &self.transport, call, true).await {
                         Admission::Accepted(session, _) => {
-                            self.pipeline = Some(self.state.pipeline.call(&session));
+                            self.pipeline = Some(self.new_pipeline(&session));
                             self.session = Some(session);
                         }
                         Admission::Rejected(_) => {
@@ -476,10 +602,17 @@ impl Conn {
                 None
             }
             StreamEvent::Mark(name) => {
+                let current = self
+                    .pipeline
+                    .as_mut()
+                    .is_some_and(|p| p.on_mark(name.as_str()));
                 if let Some(s) = &self.session {
                     s.stats.marks_in.fetch_add(1, Ordering::Relaxed);
+                    if !current {
+                        s.stats.marks_stale.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-                tracing::debug!(session_id = %self.session_id(), mark = %name, "Mark played.");
+                tracing::debug!(session_id = %self.session_id(), mark = %name, current, "Mark played.");
                 None
             }
             StreamEvent::Stop(reason) => {
@@ -506,15 +639,8 @@ impl Conn {
     }
 
     fn on_pipeline_output(&mut self, out: PipelineOutput) {
-        let Some(session) = self.session.clone() else {
-            return;
-        };
-        let actions = match &mut self.pipeline {
-            Some(p) => p.on_output(out, &session, &self.state.events, &self.results_tx),
-            None => Vec::new(),
-        };
-        for action in actions {
-            self.encode(&action.as_action());
+        if let (Some(p), Some(session)) = (&mut self.pipeline, &self.session) {
+            p.on_output(out, session, &self.results_tx);
         }
     }
 

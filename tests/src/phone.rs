@@ -39,6 +39,9 @@ pub struct Call {
     pub frames_sent: u64,
     /// Marks echoed back, in order.
     pub marks_echoed: Vec<String>,
+    /// When the latest [`Stream::converse`] sent its first frame; frame `k`
+    /// of its speech went out 20·k ms later.
+    pub speech_started: Option<Instant>,
 }
 
 impl Call {
@@ -129,6 +132,7 @@ impl Stream {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let deadline = tokio::time::Instant::now() + max;
+        call.speech_started = None;
         loop {
             if done(call) {
                 return true;
@@ -136,6 +140,7 @@ impl Stream {
             tokio::select! {
                 _ = tick.tick() => {
                     let frame = frames.next().unwrap_or(&silence);
+                    call.speech_started.get_or_insert_with(Instant::now);
                     self.media(frame).await;
                     call.frames_sent += 1;
                     for name in player.due_marks(Instant::now(), false) {

@@ -16,6 +16,11 @@
 //! * **pre-roll**: up to `pre_roll_ms` of audio from before the first speech frame is kept,
 //!   because an energy VAD fires a little late on soft onsets (/h/, /f/) and STT misses a
 //!   clipped first phoneme;
+//! * **speculation**: after `speculate_ms` of silence (less than the hangover) a
+//!   [`Paused`](TurnEvent::Paused) event hands out a copy of the utterance so far, so STT
+//!   can start while the hangover decides whether the turn is over; if the caller does not
+//!   speak again, the final [`Utterance`](TurnEvent::Utterance) has the same speech and the
+//!   speculative transcript is the final one;
 //! * **barge-in**: [`BargeIn`](TurnEvent::BargeIn) fires after `barge_in_min_ms` of speech,
 //!   later than [`SpeechStarted`](TurnEvent::SpeechStarted) by default, so that a caller's
 //!   "mm-hm" does not stop the bot mid-sentence; the session decides whether the bot was
@@ -26,7 +31,8 @@
 //! For every burst the detector emits, in order: one [`SpeechOnset`](TurnEvent::SpeechOnset)
 //! (the first speech frame, unconfirmed); then either one
 //! [`Discarded`](TurnEvent::Discarded), or one [`SpeechStarted`](TurnEvent::SpeechStarted),
-//! at most one [`BargeIn`](TurnEvent::BargeIn) and one [`Utterance`](TurnEvent::Utterance).
+//! at most one [`BargeIn`](TurnEvent::BargeIn), a [`Paused`](TurnEvent::Paused) for each
+//! pause of `speculate_ms` or more, and one [`Utterance`](TurnEvent::Utterance).
 //! All times are milliseconds of stream time, counted from the first sample pushed, so
 //! they do not depend on when or in what pieces the audio arrived.
 //!
@@ -64,6 +70,9 @@ pub struct TurnConfig {
     /// Speech needed before [`TurnEvent::BargeIn`]. Default 300, allowed 0..=5000; values
     /// below `min_speech_ms` act as `min_speech_ms`, since shorter bursts are noise.
     pub barge_in_min_ms: u32,
+    /// Silence after which STT starts speculatively ([`TurnEvent::Paused`]). Default 200,
+    /// allowed 0..=2000; 0, or a value not below `hangover_ms`, turns speculation off.
+    pub speculate_ms: u32,
 }
 
 impl Default for TurnConfig {
@@ -74,6 +83,7 @@ impl Default for TurnConfig {
             max_utterance_ms: 15_000,
             pre_roll_ms: 200,
             barge_in_min_ms: 300,
+            speculate_ms: 200,
         }
     }
 }
@@ -101,12 +111,13 @@ pub enum TurnConfigError {
 impl TurnConfig {
     /// Every out-of-range setting, each naming its key (empty when valid).
     pub fn issues(&self) -> Vec<TurnConfigError> {
-        let fields: [(&'static str, u32, RangeInclusive<u32>); 5] = [
+        let fields: [(&'static str, u32, RangeInclusive<u32>); 6] = [
             ("hangover_ms", self.hangover_ms, 100..=2000),
             ("min_speech_ms", self.min_speech_ms, 0..=2000),
             ("max_utterance_ms", self.max_utterance_ms, 1000..=60_000),
             ("pre_roll_ms", self.pre_roll_ms, 0..=1000),
             ("barge_in_min_ms", self.barge_in_min_ms, 0..=5000),
+            ("speculate_ms", self.speculate_ms, 0..=2000),
         ];
         fields
             .into_iter()
@@ -184,6 +195,9 @@ pub enum TurnEvent {
         /// Stream time at which enough speech had been heard.
         confirmed_ms: u64,
     },
+    /// The caller has been silent for `speculate_ms`: the utterance so far (a copy; the
+    /// burst goes on). `end_ms` is now; `forced` is false.
+    Paused(Utterance),
     /// A finished utterance.
     Utterance(Utterance),
     /// A burst with too little speech to be an utterance (a click, a knock).
@@ -221,6 +235,8 @@ pub struct TurnDetector {
     hangover_frames: u32,
     min_speech_frames: u32,
     barge_in_frames: u32,
+    /// 0: no speculation.
+    speculate_frames: u32,
     max_utterance_samples: usize,
     initial_capacity: usize,
     /// Samples of an incomplete frame carried to the next push. Capacity `frame_len`.
@@ -247,10 +263,16 @@ impl TurnDetector {
         let frames = |ms: u32| ms.div_ceil(frame_ms);
         let samples = |ms: u32| (u64::from(ms) * u64::from(sample_rate_hz) / 1000) as usize;
         let min_speech_frames = frames(turn.min_speech_ms).max(1);
+        let hangover_frames = frames(turn.hangover_ms);
+        let speculate_frames = match frames(turn.speculate_ms) {
+            f if f >= hangover_frames => 0,
+            f => f,
+        };
         Ok(Self {
             sample_rate_hz,
             frame_len: vad.frame_len(),
-            hangover_frames: frames(turn.hangover_ms),
+            hangover_frames,
+            speculate_frames,
             min_speech_frames,
             barge_in_frames: frames(turn.barge_in_min_ms).max(min_speech_frames),
             max_utterance_samples: samples(turn.max_utterance_ms),
@@ -401,6 +423,20 @@ impl TurnDetector {
             });
         }
         self.burst = Some(burst);
+        if burst.started
+            && self.speculate_frames > 0
+            && burst.silence_frames == self.speculate_frames
+        {
+            events.push(TurnEvent::Paused(Utterance {
+                pcm: self.buf.clone(),
+                sample_rate_hz: self.sample_rate_hz,
+                start_ms: self.ms(burst.start),
+                speech_start_ms: self.ms(burst.onset),
+                speech_end_ms: self.ms(burst.speech_end),
+                end_ms: self.ms(self.position),
+                forced: false,
+            }));
+        }
         if burst.silence_frames >= self.hangover_frames {
             self.end_burst(false, events);
         } else if self.buf.len() >= self.max_utterance_samples {
@@ -562,7 +598,8 @@ mod tests {
             .collect()
     }
 
-    /// Checks the documented event grammar: Onset (Discarded | Started BargeIn? Utterance).
+    /// Checks the documented event grammar:
+    /// Onset (Discarded | Started (BargeIn | Paused)* Utterance), BargeIn at most once.
     fn assert_well_formed(events: &[TurnEvent]) {
         let mut open: Option<(bool, bool)> = None; // (started, barged)
         for e in events {
@@ -570,12 +607,52 @@ mod tests {
                 (TurnEvent::SpeechOnset { .. }, None) => open = Some((false, false)),
                 (TurnEvent::SpeechStarted { .. }, Some((started @ false, _))) => *started = true,
                 (TurnEvent::BargeIn { .. }, Some((true, barged @ false))) => *barged = true,
+                (TurnEvent::Paused(_), Some((true, _))) => {}
                 (TurnEvent::Utterance(_), Some((true, _))) => open = None,
                 (TurnEvent::Discarded { .. }, Some((false, false))) => open = None,
                 (e, state) => panic!("unexpected {e:?} in state {state:?}: {events:#?}"),
             }
         }
         assert!(open.is_none(), "unterminated burst");
+    }
+
+    #[test]
+    fn a_pause_hands_out_the_same_speech_as_the_final_utterance() {
+        use Piece::*;
+        let pcm = signal(&[Quiet(1000), Voice(1200), Quiet(1500)]);
+        let events = run(TurnConfig::default(), &pcm, 160);
+        assert_well_formed(&events);
+        let paused: Vec<&Utterance> = events
+            .iter()
+            .filter_map(|e| match e {
+                TurnEvent::Paused(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(paused.len(), 1, "{events:#?}");
+        let fin = utterances(&events)[0];
+        let p = paused[0];
+        assert_eq!(p.speech_end_ms, fin.speech_end_ms);
+        assert_eq!(p.end_ms - p.speech_end_ms, 200);
+        // With a tail no longer than the speculation delay, STT gets the same audio.
+        assert_eq!(p.trimmed(200), fin.trimmed(200));
+    }
+
+    #[test]
+    fn speculation_can_be_turned_off() {
+        use Piece::*;
+        let pcm = signal(&[Quiet(1000), Voice(1200), Quiet(1500)]);
+        for speculate_ms in [0, 500, 900] {
+            let turn = TurnConfig {
+                speculate_ms,
+                ..TurnConfig::default()
+            };
+            let events = run(turn, &pcm, 160);
+            assert!(
+                !events.iter().any(|e| matches!(e, TurnEvent::Paused(_))),
+                "speculate_ms = {speculate_ms}"
+            );
+        }
     }
 
     #[test]

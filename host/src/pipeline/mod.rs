@@ -20,7 +20,7 @@ use crate::{
     events::{kinds, Event, EventBus},
     media::{
         resample::StreamResampler,
-        turn::{TurnConfig, TurnDetector, TurnEvent},
+        turn::{TurnConfig, TurnDetector, TurnEvent, Utterance},
         vad::VadConfig,
     },
     plugins::{CallError, Responder, Tts},
@@ -41,6 +41,8 @@ const UTTERANCE_TAIL_MS: u32 = 200;
 pub enum PipelineOutput {
     /// A transcription finished.
     Transcript(SttDone),
+    /// A speculative transcription (started during the hangover) finished.
+    Speculative(u64, SttDone),
     /// The responder answered.
     Answer(Answered),
 }
@@ -55,6 +57,19 @@ pub struct Answered {
     /// The barge-in epoch the turn was asked in: an answer from an earlier
     /// epoch was overtaken by the caller speaking again and is not spoken.
     pub epoch: u64,
+}
+
+/// A transcription started before the end of the turn was certain.
+#[derive(Debug)]
+struct Speculation {
+    id: u64,
+    /// The speech it covers ends here (stream time); the final utterance
+    /// must end at the same place for the transcript to be the final one.
+    speech_end_ms: u64,
+    /// The turn ended with no more speech: the result is final.
+    confirmed: bool,
+    /// The result, when it came before the turn ended.
+    result: Option<SttDone>,
 }
 
 /// Parts of the pipeline shared by every call.
@@ -148,6 +163,8 @@ impl Pipeline {
             epoch: 0,
             burst_over_reply: false,
             hangup_after: None,
+            speculation: None,
+            speculation_seq: 0,
             context: session.call.custom_params.iter().cloned().collect(),
             from: session.call.from.to_string(),
             to: session.call.to.to_string(),
@@ -221,6 +238,8 @@ pub struct CallPipeline {
     burst_over_reply: bool,
     /// The responder asked to hang up once this reply has played.
     hangup_after: Option<u64>,
+    speculation: Option<Speculation>,
+    speculation_seq: u64,
     context: Vec<KeyValue>,
     from: String,
     to: String,
@@ -300,58 +319,127 @@ impl CallPipeline {
                         }
                     }
                 }
+                TurnEvent::Paused(u) if !self.burst_over_reply => {
+                    self.speculate(u, rate, results);
+                }
+                TurnEvent::Utterance(u) => {
+                    if std::mem::take(&mut self.burst_over_reply) {
+                        self.speculation = None;
+                        stats.backchannels.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(session_id = %self.session_id, "Short speech over a reply taken as a backchannel; not a turn.");
+                        continue;
+                    }
+                    stats.utterances.fetch_add(1, Ordering::Relaxed);
+                    self.on_utterance(u, rate, stats, results);
+                }
                 _ => {}
-            }
-            if let TurnEvent::Utterance(u) = event {
-                if std::mem::take(&mut self.burst_over_reply) {
-                    stats.backchannels.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(session_id = %self.session_id, "Short speech over a reply taken as a backchannel; not a turn.");
-                    continue;
-                }
-                let Some(pool) = self.stt.clone() else {
-                    continue;
-                };
-                // The caller stopped speaking `end - speech_end` ago (in
-                // call time, which arrives in real time).
-                let since_speech_end = u.end_ms.saturating_sub(u.speech_end_ms);
-                let speech_end = Instant::now()
-                    .checked_sub(Duration::from_millis(since_speech_end))
-                    .unwrap_or_else(Instant::now);
-                stats.utterances.fetch_add(1, Ordering::Relaxed);
-                // STT needs little of the hangover's silence.
-                let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
-                    continue;
-                };
-                if let Err(full) = pool.submit(
-                    &self.session_id,
-                    pcm,
-                    speech_end,
-                    results.clone(),
-                    PipelineOutput::Transcript,
-                ) {
-                    stats.utterances_dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(session_id = %self.session_id, error = %full, "Utterance dropped.");
-                    // Reported as an event by the caller's task via the bus.
-                    let _ = results.try_send(PipelineOutput::Transcript(SttDone {
-                        result: Err(CallError {
-                            id: pool.stt().id.clone(),
-                            op: "transcribe",
-                            error: voicegate_plugin_api::PluginError::new(
-                                voicegate_plugin_api::ErrorKind::BUSY,
-                                full.to_string(),
-                            ),
-                        }),
-                        speech_end,
-                        wait: Duration::ZERO,
-                        run: Duration::ZERO,
-                        audio: Duration::ZERO,
-                    }));
-                }
             }
         }
         let mut events = events;
         events.clear();
         self.turn_events = events;
+    }
+
+    /// When the caller stopped speaking, as an instant: `end - speech_end`
+    /// ago in call time, which arrives in real time.
+    fn speech_end(u: &Utterance) -> Instant {
+        let since = u.end_ms.saturating_sub(u.speech_end_ms);
+        Instant::now()
+            .checked_sub(Duration::from_millis(since))
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Starts transcribing the utterance so far while the hangover runs.
+    fn speculate(&mut self, u: &Utterance, rate: u32, results: &mpsc::Sender<PipelineOutput>) {
+        let Some(pool) = self.stt.clone() else {
+            return;
+        };
+        let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
+            return;
+        };
+        self.speculation_seq += 1;
+        let id = self.speculation_seq;
+        let submitted = pool.submit(
+            &self.session_id,
+            pcm,
+            Self::speech_end(u),
+            results.clone(),
+            move |done| PipelineOutput::Speculative(id, done),
+        );
+        // A full queue is not an error yet: the final utterance will try
+        // again and report it if it fails too.
+        self.speculation = submitted.is_ok().then_some(Speculation {
+            id,
+            speech_end_ms: u.speech_end_ms,
+            confirmed: false,
+            result: None,
+        });
+    }
+
+    fn on_utterance(
+        &mut self,
+        u: &Utterance,
+        rate: u32,
+        stats: &StreamStats,
+        results: &mpsc::Sender<PipelineOutput>,
+    ) {
+        // The caller did not speak again after the pause: the speculative
+        // transcript covers exactly this speech.
+        if let Some(spec) = &mut self.speculation {
+            if spec.speech_end_ms == u.speech_end_ms && !u.forced {
+                metrics::counter!("voicegate_stt_speculative_total", "outcome" => "used")
+                    .increment(1);
+                spec.confirmed = true;
+                if let Some(done) = spec.result.take() {
+                    self.speculation = None;
+                    self.on_transcript(done, results);
+                }
+                return;
+            }
+        }
+        self.speculation = None;
+        let Some(pool) = self.stt.clone() else {
+            return;
+        };
+        let speech_end = Self::speech_end(u);
+        // STT needs little of the hangover's silence.
+        let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
+            return;
+        };
+        if let Err(full) = pool.submit(
+            &self.session_id,
+            pcm,
+            speech_end,
+            results.clone(),
+            PipelineOutput::Transcript,
+        ) {
+            stats.utterances_dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(session_id = %self.session_id, error = %full, "Utterance dropped.");
+            self.events.publish(
+                Event::new(kinds::ERROR, &self.session_id)
+                    .with(
+                        "error",
+                        format!("speech recognition is overloaded; the caller's words were not transcribed ({full})"),
+                    )
+                    .with("stage", "stt"),
+            );
+        }
+    }
+
+    /// A speculative transcript came back.
+    fn on_speculative(&mut self, id: u64, done: SttDone, results: &mpsc::Sender<PipelineOutput>) {
+        match &mut self.speculation {
+            Some(spec) if spec.id == id && spec.confirmed => {
+                self.speculation = None;
+                self.on_transcript(done, results);
+            }
+            Some(spec) if spec.id == id => spec.result = Some(done),
+            // The caller spoke again: this transcript is of half a turn.
+            _ => {
+                metrics::counter!("voicegate_stt_speculative_total", "outcome" => "wasted")
+                    .increment(1);
+            }
+        }
     }
 
     /// Converts one utterance to the STT's rate (one resampler per call,
@@ -385,17 +473,13 @@ impl CallPipeline {
         results: &mpsc::Sender<PipelineOutput>,
     ) {
         match out {
-            PipelineOutput::Transcript(done) => self.on_transcript(done, session, results),
+            PipelineOutput::Transcript(done) => self.on_transcript(done, results),
+            PipelineOutput::Speculative(id, done) => self.on_speculative(id, done, results),
             PipelineOutput::Answer(answered) => self.on_answer(answered, session),
         }
     }
 
-    fn on_transcript(
-        &mut self,
-        done: SttDone,
-        session: &Session,
-        results: &mpsc::Sender<PipelineOutput>,
-    ) {
+    fn on_transcript(&mut self, done: SttDone, results: &mpsc::Sender<PipelineOutput>) {
         let transcript = match done.result {
             Ok(t) => t,
             Err(error) => {
@@ -418,7 +502,7 @@ impl CallPipeline {
         metrics::histogram!("voicegate_stt_final_latency_seconds").record(latency.as_secs_f64());
         tracing::info!(
             session_id = %self.session_id,
-            call_sid = %session.call.call_id,
+            call_sid = %self.call_id,
             latency_ms = latency.as_millis() as u64,
             stt_ms = done.run.as_millis() as u64,
             queue_ms = done.wait.as_millis() as u64,

@@ -85,7 +85,7 @@ impl SttPool {
         pcm: Vec<i16>,
         speech_end: Instant,
         done: mpsc::Sender<T>,
-        wrap: fn(SttDone) -> T,
+        wrap: impl FnOnce(SttDone) -> T + Send + 'static,
     ) -> Result<(), QueueFull> {
         let waiting = self.queued.fetch_add(1, Ordering::AcqRel);
         if waiting >= self.limit {

@@ -124,7 +124,6 @@ struct Reply {
 pub struct Speaker {
     tts: Arc<Tts>,
     session_id: String,
-    out_rate: u32,
     can_clear: bool,
     playout: Playout,
     resampler: Option<StreamResampler>,
@@ -152,9 +151,20 @@ impl Speaker {
         }
         let out_rate = info.outbound_format.sample_rate;
         let frame_ms = info.frame_ms.clamp(1, 1000);
-        if out_rate == 0 {
-            return None;
-        }
+        let tts_rate = tts.info.sample_rate;
+        // One resampler per call, reset between replies; built here so that
+        // a rate pair it cannot convert is reported once, not per reply.
+        let resampler = if tts_rate == out_rate {
+            None
+        } else {
+            match StreamResampler::new(tts_rate, out_rate) {
+                Ok(r) => Some(r),
+                Err(error) => {
+                    tracing::error!(session_id, tts = %tts.id, %error, "The TTS's audio cannot be converted to this transport's rate; answers will not be spoken on this call.");
+                    return None;
+                }
+            }
+        };
         let frame_samples = (u64::from(out_rate) * u64::from(frame_ms) / 1000).max(1) as usize;
         let frames = |ms: u32| ms.div_ceil(frame_ms);
         let cfg = PlayoutConfig {
@@ -167,10 +177,9 @@ impl Speaker {
         Some(Self {
             tts,
             session_id: session_id.to_owned(),
-            out_rate,
             can_clear: info.capabilities.contains(Capabilities::CLEAR),
             playout: Playout::new(cfg),
-            resampler: None,
+            resampler,
             resampled: Vec::new(),
             tx,
             next_id: 1,
@@ -269,25 +278,14 @@ impl Speaker {
     }
 
     fn push_tts_audio(&mut self, pcm: &[i16]) {
-        let tts_rate = self.tts.info.sample_rate;
-        if tts_rate == self.out_rate {
-            self.playout.push(pcm);
-            return;
+        match &mut self.resampler {
+            None => self.playout.push(pcm),
+            Some(resampler) => {
+                self.resampled.clear();
+                resampler.process(pcm, &mut self.resampled);
+                self.playout.push(&self.resampled);
+            }
         }
-        let resampler = match &mut self.resampler {
-            Some(r) => r,
-            None => match StreamResampler::new(tts_rate, self.out_rate) {
-                Ok(r) => self.resampler.insert(r),
-                Err(error) => {
-                    tracing::error!(session_id = %self.session_id, tts = %self.tts.id, %error, "Cannot resample the TTS's audio for this call; the reply is dropped.");
-                    self.barge_in(Instant::now());
-                    return;
-                }
-            },
-        };
-        self.resampled.clear();
-        resampler.process(pcm, &mut self.resampled);
-        self.playout.push(&self.resampled);
     }
 
     /// When [`Speaker::poll`] next has something to do.

@@ -11,16 +11,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use voicegate_e2e::{
     audio,
     host::{Host, ADMIN_TOKEN},
     phone::{Call, Heard},
     sse::{is, Events},
-    twilio::{self, sid, AUTH_TOKEN},
+    twilio,
 };
-
-const PUBLIC_URL: &str = "https://voice.example.test";
 
 const QUESTIONS: &[&str] = &[
     "what time does the library open on saturday",
@@ -34,32 +31,8 @@ const QUESTIONS: &[&str] = &[
 ];
 
 fn config() -> String {
-    format!(
-        r#"[server]
-public_url = "{PUBLIC_URL}"
-plugin_dir = "{{{{PLUGIN_DIR}}}}"
-
-[admin]
-token = "{ADMIN_TOKEN}"
-
-[transports.twilio]
-plugin = "twilio"
-auth_token = "{AUTH_TOKEN}"
-
-[policies.default]
-plugin = "policy"
-rate_limit = {{ calls = 1000, per = "1h" }}
-
-[stt.whisper]
-plugin = "whisper"
-model = "{{{{MODEL}}}}"
-
-[tts.espeak]
-plugin = "espeak"
-
-[responders.echo]
-plugin = "echo"
-"#
+    twilio::config(
+        "[stt.whisper]\nplugin = \"whisper\"\nmodel = \"{{MODEL}}\"\n\n[tts.espeak]\nplugin = \"espeak\"\n\n[responders.echo]\nplugin = \"echo\"\n",
     )
 }
 
@@ -90,24 +63,7 @@ struct Trial {
 async fn trial(host: &Host, events: &mut Events, n: u64, question: &str, voice: &str) -> Trial {
     let speech = audio::speak(question, voice, 160, 8000, 300, 0);
     let end_frame = speech_end_frame(&speech);
-    let call_sid = sid("CA", n);
-    let (status, twiml) = twilio::webhook(
-        &host.base,
-        PUBLIC_URL,
-        "twilio",
-        &call_sid,
-        "+14155550142",
-        "+15005550006",
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{twiml}");
-    let url = twilio::stream_url(&twiml).expect("stream url");
-    let session = url.rsplit('/').next().unwrap_or_default().to_owned();
-    let mut stream = twilio::connect(&host.ws_base(), &url)
-        .await
-        .expect("stream");
-    stream.start(&call_sid, &sid("MZ", n), json!({})).await;
+    let (mut stream, session, call_sid) = twilio::call(host, n, "+14155550142").await;
     let mut call = Call::default();
     let ok = stream
         .converse(&mut call, &speech, Duration::from_secs(30), |c| {

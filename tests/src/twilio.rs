@@ -75,6 +75,61 @@ pub async fn webhook(
     (status, resp.text().await.unwrap_or_default())
 }
 
+/// What Twilio is configured to call in the tests' configs; the tests reach
+/// the host on loopback, as a TLS proxy would forward it.
+pub const PUBLIC_URL: &str = "https://voice.example.test";
+
+/// A host config with the twilio transport (signed with [`AUTH_TOKEN`],
+/// public at [`PUBLIC_URL`]), the admin token and a policy that admits the
+/// tests' callers, followed by `rest` (more TOML tables).
+pub fn config(rest: &str) -> String {
+    format!(
+        r#"[server]
+public_url = "{PUBLIC_URL}"
+plugin_dir = "{{{{PLUGIN_DIR}}}}"
+
+[admin]
+token = "{admin}"
+
+[transports.twilio]
+plugin = "twilio"
+auth_token = "{AUTH_TOKEN}"
+
+[policies.default]
+plugin = "policy"
+rate_limit = {{ calls = 1000, per = "1h" }}
+
+{rest}
+"#,
+        admin = crate::host::ADMIN_TOKEN
+    )
+}
+
+/// Places call number `n` from `from` as Twilio does (signed webhook,
+/// TwiML, signed stream upgrade, `connected` + `start`); returns the stream,
+/// the session id and the call SID.
+pub async fn call(host: &crate::host::Host, n: u64, from: &str) -> (Stream, String, String) {
+    let call_sid = sid("CA", n);
+    let (status, twiml) = webhook(
+        &host.base,
+        PUBLIC_URL,
+        "twilio",
+        &call_sid,
+        from,
+        "+15005550006",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "webhook answered: {twiml}");
+    let url = stream_url(&twiml).expect("a <Stream url=…> in the TwiML");
+    let session = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let mut stream = connect(&host.ws_base(), &url)
+        .await
+        .expect("stream accepted");
+    stream.start(&call_sid, &sid("MZ", n), json!({})).await;
+    (stream, session, call_sid)
+}
+
 /// The `url` attribute of `<Stream>` in TwiML.
 pub fn stream_url(twiml: &str) -> Option<String> {
     let start = twiml.find("<Stream")?;

@@ -6,52 +6,25 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use voicegate_e2e::{
     agent::{Agent, Reply},
     audio,
     host::{client, Host, ADMIN_TOKEN},
     phone::{Call, Heard},
     sse::{is, Events},
-    twilio::{self, sid, Stream, AUTH_TOKEN},
+    twilio::{self, Stream},
 };
 
-const PUBLIC_URL: &str = "https://voice.example.test";
-
-/// A config with espeak speaking the answers of `responder` (a TOML table).
-fn config(responder: &str, turn: &str) -> String {
-    format!(
-        r#"[server]
-public_url = "{PUBLIC_URL}"
-plugin_dir = "{{{{PLUGIN_DIR}}}}"
-
-[admin]
-token = "{ADMIN_TOKEN}"
-
-[pipeline.turn]
-{turn}
-
-[transports.twilio]
-plugin = "twilio"
-auth_token = "{AUTH_TOKEN}"
-
-[policies.default]
-plugin = "policy"
-rate_limit = {{ calls = 100, per = "1h" }}
-
-[stt.whisper]
-plugin = "whisper"
-model = "{{{{MODEL}}}}"
-
-[tts.espeak]
-plugin = "espeak"
-
-{responder}
-"#
-    )
-}
-
 const ECHO: &str = "[responders.echo]\nplugin = \"echo\"\n";
+
+/// The twilio test config with whisper, espeak speaking the answers of
+/// `responder` (a TOML table), and `turn` settings.
+fn config(responder: &str, turn: &str) -> String {
+    twilio::config(&format!(
+        "[pipeline.turn]\n{turn}\n\n[stt.whisper]\nplugin = \"whisper\"\nmodel = \"{{{{MODEL}}}}\"\n\n[tts.espeak]\nplugin = \"espeak\"\n\n{responder}"
+    ))
+}
 
 fn agent_responder(url: &str, timeout_ms: u64) -> String {
     format!(
@@ -61,24 +34,7 @@ fn agent_responder(url: &str, timeout_ms: u64) -> String {
 
 /// Places a call and starts its stream; returns the stream and session id.
 async fn start_call(host: &Host, n: u64) -> (Stream, String) {
-    let call_sid = sid("CA", n);
-    let (status, twiml) = twilio::webhook(
-        &host.base,
-        PUBLIC_URL,
-        "twilio",
-        &call_sid,
-        "+14155550123",
-        "+15005550006",
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "webhook answered: {twiml}");
-    let url = twilio::stream_url(&twiml).expect("a <Stream url=…> in the TwiML");
-    let session = url.rsplit('/').next().unwrap_or_default().to_owned();
-    let mut stream = twilio::connect(&host.ws_base(), &url)
-        .await
-        .expect("stream accepted");
-    stream.start(&call_sid, &sid("MZ", n), json!({})).await;
+    let (stream, session, _) = twilio::call(host, n, "+14155550123").await;
     (stream, session)
 }
 

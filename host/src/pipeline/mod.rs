@@ -359,16 +359,18 @@ impl CallPipeline {
         };
         self.speculation_seq += 1;
         let id = self.speculation_seq;
-        let submitted = pool.submit(
+        let submitted = pool.submit_if_idle(
             &self.session_id,
             pcm,
             Self::speech_end(u),
             results.clone(),
             move |done| PipelineOutput::Speculative(id, done),
         );
-        // A full queue is not an error yet: the final utterance will try
-        // again and report it if it fails too.
-        self.speculation = submitted.is_ok().then_some(Speculation {
+        if !submitted {
+            metrics::counter!("voicegate_stt_speculative_total", "outcome" => "skipped_busy")
+                .increment(1);
+        }
+        self.speculation = submitted.then_some(Speculation {
             id,
             speech_end_ms: u.speech_end_ms,
             confirmed: false,

@@ -143,6 +143,23 @@ impl SttPool {
         Ok(())
     }
 
+    /// Queues a speculative transcription only when a worker is free and
+    /// nothing waits: speculation uses idle capacity and never delays another
+    /// caller's final utterance in the queue. `false` when not queued.
+    pub fn submit_if_idle<T: Send + 'static>(
+        &self,
+        session_id: &str,
+        pcm: Vec<i16>,
+        speech_end: Instant,
+        done: mpsc::Sender<T>,
+        wrap: impl FnOnce(SttDone) -> T + Send + 'static,
+    ) -> bool {
+        if self.queued.load(Ordering::Acquire) > 0 || self.permits.available_permits() == 0 {
+            return false;
+        }
+        self.submit(session_id, pcm, speech_end, done, wrap).is_ok()
+    }
+
     /// Numbers for the admin API.
     pub fn stats(&self) -> serde_json::Value {
         serde_json::json!({

@@ -150,6 +150,7 @@ class Call {
     this.node = node;
     this.player = new Player(ctx);
     this.ready = false;
+    this.hungUp = null;
     this.early = [];
     this.ended = false;
     const url = new URL('ws', location.href);
@@ -161,6 +162,7 @@ class Call {
     this.ws.onmessage = (e) => this.onMessage(e);
     this.ws.onclose = (e) => this.onClose(e);
     node.port.onmessage = (e) => this.onMicFrame(e.data);
+    this.counters = setInterval(showCounters, 250);
   }
 
   send(msg) {
@@ -193,13 +195,11 @@ class Call {
     }
     this.ws.send(pcm);
     stats.framesSent++;
-    if (stats.framesSent % 25 === 0) showCounters();
   }
 
   onMessage(e) {
     if (typeof e.data !== 'string') {
       stats.framesReceived++;
-      if (stats.framesReceived % 25 === 0) showCounters();
       this.player.play(e.data);
       return;
     }
@@ -231,7 +231,8 @@ class Call {
         this.player.clear();
         break;
       case 'hangup':
-        addEntry('note', null, `The call was ended (${msg.reason || 'hangup'}).`);
+        this.hungUp = msg.reason || 'hangup';
+        addEntry('note', null, `The call was ended (${this.hungUp}).`);
         break;
       case 'error':
         showError(`${msg.code}: ${msg.message}`);
@@ -270,7 +271,12 @@ class Call {
     stats.closeCode = e.code;
     stats.closeReason = e.reason;
     const why = e.reason ? `: ${e.reason}` : '';
-    if (e.code === 1000 || e.code === 1001) {
+    if (this.hungUp && e.code === 1006) {
+      // The server said the call is over; the socket then went without a
+      // clean close (some servers drop the connection with audio from us
+      // still unread). The call ended all the same.
+      setState('ended', `Call ended (${this.hungUp})`);
+    } else if (e.code === 1000 || e.code === 1001) {
       setState('ended', `Call ended${why}`);
     } else if (e.code === 1008) {
       setState('refused', `Call refused${why}`);
@@ -291,6 +297,7 @@ class Call {
     if (this.ended) return;
     this.ended = true;
     this.player.stopTimer();
+    clearInterval(this.counters);
     this.node.port.onmessage = null;
     for (const track of this.media.getTracks()) track.stop();
     this.ctx.close().catch(() => {});

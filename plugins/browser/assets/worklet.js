@@ -7,7 +7,7 @@
 // another rate than the device's get a default context instead; then
 // this low-passes (windowed sinc) and resamples by linear interpolation.
 
-const TAPS = 31;
+const TAPS = 63;
 
 function lowPass(inputRate, targetRate) {
   // Cut a little below the target's Nyquist frequency.

@@ -4,7 +4,7 @@
 # end-to-end tests (which start the real host with real plugins).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -98,3 +98,48 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     }
     prev[h.len()] as f64 / r.len().max(1) as f64
 }
+
+/// Speaks `text` into a WAV file (mono, 16-bit PCM at `rate` Hz) with
+/// `lead_ms` of silence before and `tail_ms` after: what Chromium's fake
+/// microphone plays (it reads 16-bit PCM WAV; 24-bit or A-law play as
+/// silence without an error).
+pub fn speak_wav(
+    text: &str,
+    voice: &str,
+    words_per_minute: u32,
+    rate: u32,
+    lead_ms: u32,
+    tail_ms: u32,
+    wav: &Path,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("speech.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is not installed: run scripts/test.sh (it installs it)");
+    assert!(status.success(), "espeak-ng failed for {text:?}");
+    let status = Command::new("sox")
+        .arg(&raw)
+        .args([
+            "-r",
+            &rate.to_string(),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+        ])
+        .arg(wav)
+        .args([
+            "pad",
+            &format!("{:.3}", f64::from(lead_ms) / 1000.0),
+            &format!("{:.3}", f64::from(tail_ms) / 1000.0),
+        ])
+        .status()
+        .expect("sox is not installed: run scripts/test.sh (it installs it)");
+    assert!(status.success(), "sox failed writing {}", wav.display());
+}

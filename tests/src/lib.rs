@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod audio;
+pub mod browser;
 pub mod carriers;
 pub mod fixtures;
 pub mod host;

@@ -239,6 +239,7 @@ fn the_default_config_checks_and_lists_its_plugins() {
         "is valid",
         "POST /api/voice/twilio/inbound",
         "WS   /api/voice/twilio/stream/{session_id}",
+        "WS   /api/voice/browser/ws",
         "whisper (plugin whisper, 16000 Hz)",
         "default (plugin policy)",
         "echo (plugin echo)",

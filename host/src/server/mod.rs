@@ -2,6 +2,7 @@
 
 mod admin;
 mod calls;
+mod dashboard;
 mod health;
 pub mod http;
 mod metrics_init;
@@ -136,6 +137,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(dashboard::routes())
         .route("/api/voice/{instance}", any(voice::dispatch_root))
         .route("/api/voice/{instance}/", any(voice::dispatch_root))
         .route("/api/voice/{instance}/{*path}", any(voice::dispatch))

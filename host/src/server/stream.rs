@@ -27,6 +27,9 @@ use crate::{
     speech::SynthMsg,
 };
 
+/// How long to wait for the peer's close frame after sending ours.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Close codes (RFC 6455).
 mod close {
     pub const NORMAL: u16 = 1000;
@@ -263,8 +266,21 @@ pub async fn run(
             reason: Utf8Bytes::from(ending.text.as_str()),
         })))
         .await;
-    let _ = tx.close().await;
     conn.finish(&ending.reason);
+    // Complete the closing handshake before dropping the socket: dropped
+    // with the peer's frames still unread, the kernel answers with a reset
+    // and the peer loses our last messages and the close frame (browsers
+    // then report 1006). Bounded, so a peer that keeps sending cannot hold
+    // the task.
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+        while let Some(Ok(msg)) = rx.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = tx.close().await;
     metrics::gauge!("voicegate_streams_open", "transport" => instance).decrement(1.0);
 }
 

@@ -13,3 +13,4 @@ pub mod pipeline;
 pub mod plugins;
 pub mod server;
 pub mod sessions;
+pub mod telemetry;

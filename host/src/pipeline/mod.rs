@@ -217,9 +217,8 @@ impl CallPipeline {
         stats: &StreamStats,
         results: &mpsc::Sender<PipelineOutput>,
     ) {
-        if self.stt.is_none() {
-            return;
-        }
+        // Turn detection runs with or without STT: it is what barge-in and
+        // the utterance counters see, and it is cheap at the carrier rate.
         let turn = match &mut self.turn {
             Some(t) if t.sample_rate_hz() == rate => t,
             _ => match TurnDetector::new(&self.turn_config, &self.vad_config, rate) {
@@ -235,6 +234,7 @@ impl CallPipeline {
         let events = std::mem::take(&mut self.turn_events);
         for event in events.iter() {
             if let TurnEvent::Utterance(u) = event {
+                stats.utterances.fetch_add(1, Ordering::Relaxed);
                 let Some(pool) = self.stt.clone() else {
                     continue;
                 };
@@ -244,7 +244,6 @@ impl CallPipeline {
                 let speech_end = Instant::now()
                     .checked_sub(Duration::from_millis(since_speech_end))
                     .unwrap_or_else(Instant::now);
-                stats.utterances.fetch_add(1, Ordering::Relaxed);
                 // STT needs little of the hangover's silence.
                 let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
                     continue;

@@ -17,6 +17,7 @@ use std::{
 use axum::{
     extract::DefaultBodyLimit,
     routing::{any, get, post},
+    serve::ListenerExt as _,
     Router,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -29,6 +30,7 @@ use crate::{
     pipeline::{Pipeline, SttPool},
     plugins::Registry,
     sessions::Sessions,
+    telemetry::Telemetry,
 };
 
 /// Largest webhook body accepted.
@@ -62,6 +64,8 @@ pub struct AppState {
     /// Audit queries; `None` when `audit.path` is empty. (Records reach the
     /// audit trail through `events`.)
     pub audit: Option<AuditReader>,
+    /// Frame lag and processing histograms shared by every stream.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl AppState {
@@ -104,6 +108,7 @@ impl AppState {
             ready: AtomicBool::new(true),
             shutting_down: tokio::sync::watch::Sender::new(false),
             audit: audit.map(Audit::reader),
+            telemetry: Arc::default(),
         })
     }
 }
@@ -148,6 +153,13 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Resu
     tracing::info!(%addr, public_url = %state.loaded.config.server.public_url, "Serving.");
     let expiry = tokio::spawn(calls::expire_unconnected(state.clone()));
     let shutdown_state = state.clone();
+    // Media frames are small and latency-bound: no Nagle delay on replies
+    // (marks, outbound audio) behind unacknowledged data.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "Cannot set TCP_NODELAY.");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -20,6 +20,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Prints saved JSON reports as one Markdown table.
     Table {
+        /// The STT columns (speakers, end-of-speech-to-final latency, queue).
+        #[arg(long)]
+        stt: bool,
         /// Report files written by `run --json`.
         reports: Vec<PathBuf>,
     },
@@ -107,14 +110,25 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run_level(*args),
-        Command::Table { reports } => {
-            println!("{}", Report::markdown_header());
+        Command::Table { stt, reports } => {
+            println!(
+                "{}",
+                if stt {
+                    Report::markdown_stt_header()
+                } else {
+                    Report::markdown_header()
+                }
+            );
             for path in reports {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
                 let report: Report = serde_json::from_str(&text)
                     .with_context(|| format!("{} is not a loadgen report", path.display()))?;
-                println!("{}", report.markdown_row());
+                if stt {
+                    println!("{}", report.markdown_stt_row());
+                } else {
+                    println!("{}", report.markdown_row());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -114,6 +114,12 @@ pub struct HostMetrics {
     pub calls_busy: f64,
     /// Utterances refused because the STT queue was full.
     pub stt_refused: f64,
+    /// Time utterances waited for an STT worker, during the run.
+    pub stt_queue_wait_ms: Option<Quantiles>,
+    /// Time transcriptions took, during the run.
+    pub stt_run_ms: Option<Quantiles>,
+    /// Utterances cut by end-of-turn detection during the run.
+    pub utterances: f64,
     /// Active calls by the host's gauge at the start of the window.
     pub calls_active_in_window: f64,
 }
@@ -245,6 +251,15 @@ impl Report {
             let _ = writeln!(o, "    frame lag        {}", q(&m.frame_lag_ms));
             let _ = writeln!(o, "    frame processing {}", q(&m.frame_processing_ms));
             let _ = writeln!(o, "    event bus lag    {}", q(&m.event_bus_lag_ms));
+            if m.stt_run_ms.is_some() {
+                let _ = writeln!(
+                    o,
+                    "    utterances {}; stt wait {}; stt run {}",
+                    m.utterances,
+                    q(&m.stt_queue_wait_ms),
+                    q(&m.stt_run_ms)
+                );
+            }
         }
         if let Some(stt) = &self.stt {
             let f = &stt.final_latency_ms;
@@ -266,6 +281,54 @@ impl Report {
     /// The header of [`Report::markdown_row`].
     pub fn markdown_header() -> &'static str {
         "| calls | connected / failed | host CPU (% of a core) | host CPU per call | host RSS (idle → load) | memory per call | frame lag p50 / p99 / max | processing p99 | loadgen lateness p50 / p99 / max | loadgen CPU | frames lost | other load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    }
+
+    /// The header of [`Report::markdown_stt_row`].
+    pub fn markdown_stt_header() -> &'static str {
+        "| calls | speaking | utterances | finals | end of speech → final p50 / p95 / max | finals under 1 s | STT wait p50 / p95 | STT run p50 / p95 | STT refused | host CPU (% of a core) | frame lag p99 | failed | other load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    }
+
+    /// One row of the STT table.
+    pub fn markdown_stt_row(&self) -> String {
+        let pair = |q: &Option<Quantiles>| {
+            q.as_ref().map_or("n/a".to_owned(), |q| {
+                format!("{:.0} / {:.0} ms", q.p50, q.p95)
+            })
+        };
+        let (finals, latency, under, errors) = match &self.stt {
+            Some(s) => (
+                s.final_latency_ms.count.to_string(),
+                format!(
+                    "{:.0} / {:.0} / {:.0} ms",
+                    s.final_latency_ms.p50, s.final_latency_ms.p95, s.final_latency_ms.max
+                ),
+                format!("{:.0} %", s.under_1s_percent),
+                s.errors.get("stt").copied().unwrap_or(0),
+            ),
+            None => ("n/a".into(), "n/a".into(), "n/a".into(), 0),
+        };
+        let m = self.host_metrics.clone().unwrap_or_default();
+        format!(
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} ({} errors) | {} | {} | {} | {:.0} % |",
+            self.settings.calls,
+            self.settings.speaking_calls,
+            m.utterances,
+            finals,
+            latency,
+            under,
+            pair(&m.stt_queue_wait_ms),
+            pair(&m.stt_run_ms),
+            m.stt_refused,
+            errors,
+            self.host
+                .as_ref()
+                .map_or("n/a".to_owned(), |h| format!("{:.1} %", h.cpu_percent)),
+            m.frame_lag_ms
+                .as_ref()
+                .map_or("n/a".to_owned(), |q| format!("{:.2} ms", q.p99)),
+            self.failed,
+            self.machine.others_percent,
+        )
     }
 
     /// One table row.

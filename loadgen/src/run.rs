@@ -274,6 +274,9 @@ fn host_metrics(before: &Scrape, a: &Scrape, b: &Scrape, after: &Scrape) -> Host
         event_bus_lag_ms: run("voicegate_event_bus_lag_seconds"),
         calls_busy: busy,
         stt_refused: d("voicegate_stt_refused_total"),
+        stt_queue_wait_ms: run("voicegate_stt_queue_wait_seconds"),
+        stt_run_ms: run("voicegate_stt_seconds"),
+        utterances: d("voicegate_utterances_total"),
         calls_active_in_window: a.sum("voicegate_calls_active").unwrap_or(0.0),
     }
 }

@@ -1,13 +1,19 @@
 //! The event bus: what happens to calls, as JSON objects with `type`,
 //! `session_id` and `timestamp`, fanned out to SSE clients and logs.
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
-use crate::audit::AuditSink;
+use crate::{audit::AuditSink, telemetry::LatencyHistogram};
 
 /// One event (the external contract in DESIGN.md).
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +28,9 @@ pub struct Event {
     /// Fields of this event type.
     #[serde(flatten)]
     pub fields: Map<String, Value>,
+    /// When it was published (for the bus's lag; not part of the JSON).
+    #[serde(skip)]
+    pub published: Instant,
 }
 
 /// Event type names.
@@ -75,6 +84,7 @@ impl Event {
             session_id: session_id.to_owned(),
             timestamp: now_rfc3339(),
             fields: Map::new(),
+            published: Instant::now(),
         }
     }
 
@@ -85,7 +95,8 @@ impl Event {
     }
 }
 
-/// Publishes events to every subscriber; slow subscribers lose the oldest.
+/// Publishes events to every subscriber; slow subscribers lose the oldest
+/// (counted in [`EventBus::lagged`]).
 ///
 /// An audit sink, when set, sees every event at publish time (before any
 /// subscriber could lag) and queues the ones it records without waiting.
@@ -93,6 +104,8 @@ impl Event {
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     audit: Option<AuditSink>,
+    lag: Arc<LatencyHistogram>,
+    lagged: Arc<AtomicU64>,
 }
 
 impl Default for EventBus {
@@ -110,7 +123,12 @@ impl EventBus {
     /// A bus that also hands every event to `audit`.
     pub fn with_audit(capacity: usize, audit: Option<AuditSink>) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        Self { tx, audit }
+        Self {
+            tx,
+            audit,
+            lag: Arc::default(),
+            lagged: Arc::default(),
+        }
     }
 
     /// The audit sink, when auditing is on.
@@ -119,7 +137,8 @@ impl EventBus {
     }
 
     /// Publishes an event and logs it.
-    pub fn publish(&self, event: Event) {
+    pub fn publish(&self, mut event: Event) {
+        event.published = Instant::now();
         if let Some(audit) = &self.audit {
             // Never blocks: a full queue drops the record and counts it.
             audit.record_event(&event);
@@ -136,8 +155,31 @@ impl EventBus {
         let _ = self.tx.send(Arc::new(event));
     }
 
-    /// A new subscription.
+    /// A new subscription. Subscribers report what they receive with
+    /// [`EventBus::received`] and what they missed with
+    /// [`EventBus::missed`].
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// A subscriber got `event`: records how long it took.
+    pub fn received(&self, event: &Event) {
+        self.lag
+            .record_ns(event.published.elapsed().as_nanos() as u64);
+    }
+
+    /// A subscriber fell behind and missed `n` events.
+    pub fn missed(&self, n: u64) {
+        self.lagged.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Publish-to-receipt times.
+    pub fn lag(&self) -> &LatencyHistogram {
+        &self.lag
+    }
+
+    /// Events subscribers missed.
+    pub fn lagged(&self) -> u64 {
+        self.lagged.load(Ordering::Relaxed)
     }
 }

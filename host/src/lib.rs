@@ -14,3 +14,4 @@ pub mod plugins;
 pub mod server;
 pub mod sessions;
 pub mod speech;
+pub mod telemetry;

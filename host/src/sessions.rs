@@ -1,7 +1,7 @@
 //! Sessions: one per accepted call, from webhook to stream stop.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{
         atomic::{AtomicU64, AtomicU8, Ordering},
         Arc, Mutex, RwLock,
@@ -63,7 +63,7 @@ pub struct StreamStats {
     pub marks_in: AtomicU64,
     /// Samples of silence inserted for gaps in timestamps.
     pub gap_fill_samples: AtomicU64,
-    /// Utterances sent to STT.
+    /// Utterances detected (and sent to STT when one is configured).
     pub utterances: AtomicU64,
     /// Utterances dropped because the STT queue was full.
     pub utterances_dropped: AtomicU64,
@@ -75,25 +75,64 @@ pub struct StreamStats {
     pub marks_stale: AtomicU64,
 }
 
-/// A snapshot of [`StreamStats`] for the admin API.
-#[derive(Debug, Clone, Serialize, Default)]
+/// A snapshot of [`StreamStats`] for the admin API, or their sum over
+/// many streams.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    frames_in: u64,
-    bytes_in: u64,
-    frames_out: u64,
-    bytes_out: u64,
-    audio_chunks_in: u64,
-    audio_chunks_out: u64,
-    decode_errors: u64,
-    frames_dropped: u64,
-    marks_out: u64,
-    marks_in: u64,
-    gap_fill_samples: u64,
-    utterances: u64,
-    utterances_dropped: u64,
-    barge_ins: u64,
-    backchannels: u64,
-    marks_stale: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Audio chunks decoded.
+    pub audio_chunks_in: u64,
+    /// Audio chunks sent.
+    pub audio_chunks_out: u64,
+    /// Frames the transport could not decode.
+    pub decode_errors: u64,
+    /// Frames dropped by the flood guard.
+    pub frames_dropped: u64,
+    /// Marks sent.
+    pub marks_out: u64,
+    /// Marks echoed back.
+    pub marks_in: u64,
+    /// Samples of silence inserted for gaps in timestamps.
+    pub gap_fill_samples: u64,
+    /// Utterances detected.
+    pub utterances: u64,
+    /// Utterances dropped because the STT queue was full.
+    pub utterances_dropped: u64,
+    /// Replies the caller interrupted.
+    pub barge_ins: u64,
+    /// Short speech over a reply, taken as a backchannel.
+    pub backchannels: u64,
+    /// Marks echoed for replies already dropped.
+    pub marks_stale: u64,
+}
+
+impl StatsSnapshot {
+    /// Adds another snapshot's counts.
+    pub fn add(&mut self, o: &StatsSnapshot) {
+        self.frames_in += o.frames_in;
+        self.bytes_in += o.bytes_in;
+        self.frames_out += o.frames_out;
+        self.bytes_out += o.bytes_out;
+        self.audio_chunks_in += o.audio_chunks_in;
+        self.audio_chunks_out += o.audio_chunks_out;
+        self.decode_errors += o.decode_errors;
+        self.frames_dropped += o.frames_dropped;
+        self.marks_out += o.marks_out;
+        self.marks_in += o.marks_in;
+        self.gap_fill_samples += o.gap_fill_samples;
+        self.utterances += o.utterances;
+        self.utterances_dropped += o.utterances_dropped;
+        self.barge_ins += o.barge_ins;
+        self.backchannels += o.backchannels;
+        self.marks_stale += o.marks_stale;
+    }
 }
 
 impl StreamStats {
@@ -218,6 +257,9 @@ impl Session {
 pub struct Sessions {
     live: RwLock<HashMap<String, Arc<Session>>>,
     ended: Mutex<VecDeque<Arc<Session>>>,
+    /// Counters of every ended session, by transport instance. Streams
+    /// count into their own session only; totals are summed on request.
+    ended_totals: Mutex<BTreeMap<String, StatsSnapshot>>,
 }
 
 /// How many ended sessions stay visible.
@@ -293,7 +335,19 @@ impl Sessions {
 
     /// Stops a session and moves it to the ended list. True the first time.
     pub fn finish(&self, id: &str, reason: &str) -> Option<Arc<Session>> {
-        let session = self.live.write().ok()?.remove(id)?;
+        let session = {
+            let mut live = self.live.write().ok()?;
+            let session = live.remove(id)?;
+            // Under the live lock, so `totals` sees the session in exactly
+            // one of the two places.
+            if let Ok(mut totals) = self.ended_totals.lock() {
+                totals
+                    .entry(session.transport.id.instance.clone())
+                    .or_default()
+                    .add(&session.stats.snapshot());
+            }
+            session
+        };
         session.stop(reason);
         metrics::gauge!("voicegate_calls_active").set(self.live_count() as f64);
         if let Ok(mut ended) = self.ended.lock() {
@@ -324,6 +378,27 @@ impl Sessions {
     /// Number of live sessions.
     pub fn live_count(&self) -> usize {
         self.live.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Every stream's counters since the host started, by transport
+    /// instance: ended sessions plus live ones. O(live sessions); for
+    /// `/metrics` and the admin API, never the media path.
+    pub fn totals(&self) -> BTreeMap<String, StatsSnapshot> {
+        let Ok(live) = self.live.read() else {
+            return BTreeMap::new();
+        };
+        let mut totals = self
+            .ended_totals
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        for session in live.values() {
+            totals
+                .entry(session.transport.id.instance.clone())
+                .or_default()
+                .add(&session.stats.snapshot());
+        }
+        totals
     }
 }
 

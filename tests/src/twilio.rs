@@ -5,36 +5,19 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use tokio_tungstenite::{
     tungstenite::{client::IntoClientRequest, Message},
     MaybeTlsStream, WebSocketStream,
 };
 
+/// Signing, SIDs and TwiML reading are the load generator's, so the tests
+/// and the load use one Twilio client implementation (independent of the
+/// plugin's validator).
+pub use voicegate_loadgen::twilio::{sid, sign, stream_url, ACCOUNT_SID};
+
 /// The auth token the test configs use.
 pub const AUTH_TOKEN: &str = "e2e-twilio-auth-token";
-/// Account SID used by the fake carrier.
-pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-
-/// Twilio's signature: HMAC-SHA1 over the URL and the sorted POST params.
-pub fn sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<(&str, &str)> = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).expect("hmac key");
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// A 34-character SID with a prefix and a number.
-pub fn sid(prefix: &str, n: u64) -> String {
-    format!("{prefix}{n:032x}")
-}
 
 /// Posts the voice webhook; returns (status, body).
 pub async fn webhook(
@@ -46,15 +29,7 @@ pub async fn webhook(
     to: &str,
     signature: Option<&str>,
 ) -> (u16, String) {
-    let params = [
-        ("CallSid", call_sid),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", from),
-        ("To", to),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-        ("ApiVersion", "2010-04-01"),
-    ];
+    let params = voicegate_loadgen::twilio::webhook_params(call_sid, from, to);
     let path = format!("/api/voice/{instance}/inbound");
     let computed;
     let signature = match signature {
@@ -128,15 +103,6 @@ pub async fn call(host: &crate::host::Host, n: u64, from: &str) -> (Stream, Stri
         .expect("stream accepted");
     stream.start(&call_sid, &sid("MZ", n), json!({})).await;
     (stream, session, call_sid)
-}
-
-/// The `url` attribute of `<Stream>` in TwiML.
-pub fn stream_url(twiml: &str) -> Option<String> {
-    let start = twiml.find("<Stream")?;
-    let rest = &twiml[start..];
-    let attr = rest.find("url=\"")? + 5;
-    let end = rest[attr..].find('"')?;
-    Some(rest[attr..attr + end].replace("&amp;", "&"))
 }
 
 /// A Media Streams connection as Twilio makes it.

@@ -288,9 +288,8 @@ impl CallPipeline {
         stats: &StreamStats,
         results: &mpsc::Sender<PipelineOutput>,
     ) {
-        if self.stt.is_none() {
-            return;
-        }
+        // Turn detection runs with or without STT: it is what barge-in and
+        // the utterance counters see, and it is cheap at the carrier rate.
         let turn = match &mut self.turn {
             Some(t) if t.sample_rate_hz() == rate => t,
             _ => match TurnDetector::new(&self.turn_config, &self.vad_config, rate) {

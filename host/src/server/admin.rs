@@ -77,9 +77,16 @@ pub async fn list_calls(State(state): State<Arc<AppState>>) -> Json<serde_json::
         .rev()
         .map(|s| s.view())
         .collect();
+    let stats = crate::telemetry::export::summary(
+        live.len(),
+        &state.telemetry,
+        &state.events,
+        &state.sessions.totals(),
+    );
     Json(json!({
         "active": live.len(),
         "max_calls": state.loaded.config.limits.max_calls,
+        "stats": stats,
         "stt": state.pipeline.stats(),
         "calls": live,
         "ended": ended,
@@ -131,20 +138,26 @@ pub async fn hangup(
 pub async fn events(
     State(state): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let stream = BroadcastStream::new(state.events.subscribe()).filter_map(|item| match item {
-        Ok(event) => serde_json::to_string(&*event)
-            .ok()
-            .map(|json| Ok(SseEvent::default().event(event.kind).data(json))),
-        Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-            tracing::warn!(
-                missed = n,
-                "An event subscriber fell behind; events were skipped."
-            );
-            Some(Ok(SseEvent::default()
-                .event("lagged")
-                .data(json!({ "type": "lagged", "missed": n }).to_string())))
-        }
-    });
+    let bus = state.events.clone();
+    let stream =
+        BroadcastStream::new(state.events.subscribe()).filter_map(move |item| match item {
+            Ok(event) => {
+                bus.received(&event);
+                serde_json::to_string(&*event)
+                    .ok()
+                    .map(|json| Ok(SseEvent::default().event(event.kind).data(json)))
+            }
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                bus.missed(n);
+                tracing::warn!(
+                    missed = n,
+                    "An event subscriber fell behind; events were skipped."
+                );
+                Some(Ok(SseEvent::default()
+                    .event("lagged")
+                    .data(json!({ "type": "lagged", "missed": n }).to_string())))
+            }
+        });
     // End the stream when shutdown begins, so the connection can close.
     let mut shutting_down = state.shutting_down.subscribe();
     let shutdown = async move {

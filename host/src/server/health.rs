@@ -27,11 +27,16 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     match &state.metrics {
-        Some(handle) => (
-            [("content-type", "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            let mut text = handle.render();
+            crate::telemetry::export::render(
+                &mut text,
+                &state.telemetry,
+                &state.events,
+                &state.sessions.totals(),
+            );
+            ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+        }
         None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
     }
 }

@@ -19,14 +19,8 @@ pub fn describe() {
         "voicegate_streams_refused_total",
         "Media WebSocket upgrades refused."
     );
-    describe_counter!(
-        "voicegate_frames_in_total",
-        "Media frames received, by transport."
-    );
-    describe_counter!(
-        "voicegate_frames_dropped_total",
-        "Media frames dropped, by transport and reason."
-    );
+    // Frame counters, frame lag and the event bus are rendered by
+    // `telemetry::export` (per-session counters summed at scrape time).
     describe_counter!(
         "voicegate_stream_errors_total",
         "Media frames a transport could not handle, by kind."
@@ -34,11 +28,6 @@ pub fn describe() {
     describe_counter!(
         "voicegate_plugin_errors_total",
         "Failed plugin calls on HTTP routes."
-    );
-    describe_histogram!(
-        "voicegate_frame_processing_seconds",
-        Unit::Seconds,
-        "From a frame's arrival to its audio being in the pipeline."
     );
     describe_gauge!(
         "voicegate_stt_queue_depth",

@@ -18,6 +18,7 @@ use std::{
 use axum::{
     extract::DefaultBodyLimit,
     routing::{any, get, post},
+    serve::ListenerExt as _,
     Router,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -30,6 +31,7 @@ use crate::{
     pipeline::{Pipeline, PipelineParts, SttPool},
     plugins::Registry,
     sessions::Sessions,
+    telemetry::Telemetry,
 };
 
 /// Largest webhook body accepted.
@@ -63,6 +65,8 @@ pub struct AppState {
     /// Audit queries; `None` when `audit.path` is empty. (Records reach the
     /// audit trail through `events`.)
     pub audit: Option<AuditReader>,
+    /// Frame lag and processing histograms shared by every stream.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl AppState {
@@ -110,6 +114,7 @@ impl AppState {
             ready: AtomicBool::new(true),
             shutting_down: tokio::sync::watch::Sender::new(false),
             audit: audit.map(Audit::reader),
+            telemetry: Arc::default(),
         })
     }
 }
@@ -155,6 +160,13 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Resu
     tracing::info!(%addr, public_url = %state.loaded.config.server.public_url, "Serving.");
     let expiry = tokio::spawn(calls::expire_unconnected(state.clone()));
     let shutdown_state = state.clone();
+    // Media frames are small and latency-bound: no Nagle delay on replies
+    // (marks, outbound audio) behind unacknowledged data.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "Cannot set TCP_NODELAY.");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

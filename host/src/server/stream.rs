@@ -25,6 +25,7 @@ use crate::{
     plugins::Transport,
     sessions::Session,
     speech::SynthMsg,
+    telemetry::FrameMeter,
 };
 
 /// How long to wait for the peer's close frame after sending ours.
@@ -148,6 +149,8 @@ struct Conn {
     window_start: Instant,
     window_frames: u32,
     window_dropped: u32,
+    /// Frame lag and processing time, batched per connection.
+    meter: FrameMeter,
 }
 
 /// Runs one media WebSocket to its end.
@@ -172,6 +175,7 @@ pub async fn run(
         .contains(Capabilities::EVENTS)
         .then(|| state.events.subscribe());
     let mut conn = Conn {
+        meter: FrameMeter::new(state.telemetry.clone()),
         state,
         transport,
         session,
@@ -341,10 +345,10 @@ impl Conn {
 
     /// Flood guard: at most `max_frames_per_second`; beyond, frames are
     /// dropped and counted; twice the limit closes the stream.
-    fn admit_frame(&mut self) -> Result<bool, Ending> {
+    fn admit_frame(&mut self, now: Instant) -> Result<bool, Ending> {
         let limit = self.state.loaded.config.server.max_frames_per_second;
-        if self.window_start.elapsed() >= Duration::from_secs(1) {
-            self.window_start = Instant::now();
+        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
             self.window_frames = 0;
             self.window_dropped = 0;
         }
@@ -353,10 +357,10 @@ impl Conn {
             return Ok(true);
         }
         self.window_dropped += 1;
+        // Exported as voicegate_frames_dropped_total from the session totals.
         if let Some(s) = &self.session {
             s.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
         }
-        metrics::counter!("voicegate_frames_dropped_total", "transport" => self.instance().to_owned(), "reason" => "flood").increment(1);
         if self.window_dropped == 1 {
             tracing::warn!(transport = %self.instance(), session_id = %self.session_id(), limit, "Media stream exceeds the frame rate limit; dropping frames.");
         }
@@ -374,12 +378,12 @@ impl Conn {
             Message::Close(_) => return Some(Ending::new("disconnected", close::NORMAL, "")),
             _ => return None,
         };
+        // Per-session counters only: /metrics sums them when scraped, so
+        // the frame path touches no registry and no shared counter.
         if let Some(s) = &self.session {
             s.stats.frames_in.fetch_add(1, Ordering::Relaxed);
             s.stats.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
         }
-        metrics::counter!("voicegate_frames_in_total", "transport" => self.instance().to_owned())
-            .increment(1);
         let max = self.state.loaded.config.server.max_frame_bytes;
         if len > max {
             tracing::warn!(transport = %self.instance(), session_id = %self.session_id(), len, max, "Media frame too large; closing the stream.");
@@ -389,7 +393,7 @@ impl Conn {
                 format!("frame of {len} bytes exceeds {max}"),
             ));
         }
-        match self.admit_frame() {
+        match self.admit_frame(arrived) {
             Ok(true) => {}
             Ok(false) => return None,
             Err(ending) => return Some(ending),
@@ -429,8 +433,8 @@ impl Conn {
                 }
             }
         }
-        metrics::histogram!("voicegate_frame_processing_seconds")
-            .record(arrived.elapsed().as_secs_f64());
+        let timestamp = self.decoded.chunks.last().map(|c| c.1);
+        self.meter.frame_done(arrived, timestamp);
         None
     }
 

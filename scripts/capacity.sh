@@ -15,6 +15,8 @@
 #   STRATEGY=beam HANGOVER_MS=500           whisper decoding and end-of-turn hangover (stt)
 #   OUT=target/capacity/<mode>-<time>       where reports, host logs and the table go
 #   NO_BUILD=1                     skip `cargo build --release --workspace`
+#   QUIET_WAIT=0                   seconds to wait, before each level, for other
+#                                  processes to leave the CPU (idle ≥ 85 %); 0: do not wait
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -133,9 +135,37 @@ start_host() { # $1 = name; sets HOST_PID and BASE
     BASE="http://$addr"
 }
 
+# Share of the machine busy over 3 s, percent.
+machine_busy() {
+    local a b
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 3
+    read -r -a b < <(head -1 /proc/stat)
+    local total=0 i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    local idle=$((b[4] - a[4] + b[5] - a[5]))
+    echo $((total > 0 ? 100 * (total - idle) / total : 0))
+}
+
+# Measurements are only as good as the machine is quiet: wait (bounded)
+# for other work to finish. The report still records what else ran.
+wait_quiet() {
+    local limit=${QUIET_WAIT:-0} waited=0 busy
+    [ "$limit" -gt 0 ] || return 0
+    while busy=$(machine_busy) && [ "$busy" -gt 15 ]; do
+        if [ "$waited" -ge "$limit" ]; then
+            echo "machine still ${busy} % busy after ${waited} s; measuring anyway" >&2
+            return 0
+        fi
+        sleep 7
+        waited=$((waited + 10))
+    done
+}
+
 run_level() { # $1 = name, then loadgen arguments
     local name=$1
     shift
+    wait_quiet
     start_host "$name"
     {
         echo "== $name: $(uptime)"

@@ -115,9 +115,21 @@ pub fn cpu_percent(from: &ProcSample, to: &ProcSample) -> f64 {
     100.0 * (to.cpu_seconds - from.cpu_seconds) / wall
 }
 
-/// Whole-machine CPU counters from `/proc/stat`: (busy, total) ticks
-/// summed over every core.
-pub fn machine_ticks() -> Result<(u64, u64), ProcError> {
+/// Whole-machine CPU counters from `/proc/stat`, in ticks summed over
+/// every core.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineTicks {
+    /// Not idle.
+    pub busy: u64,
+    /// Everything.
+    pub total: u64,
+    /// Interrupts and softirqs: on loopback this is mostly the network
+    /// stack carrying the calls' packets, which no process is charged for.
+    pub irq: u64,
+}
+
+/// Reads the machine's CPU counters.
+pub fn machine_ticks() -> Result<MachineTicks, ProcError> {
     let path = "/proc/stat".to_owned();
     let stat = read(path.clone())?;
     let line = stat
@@ -129,21 +141,29 @@ pub fn machine_ticks() -> Result<(u64, u64), ProcError> {
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
+    let at = |i: usize| values.get(i).copied().unwrap_or(0);
     // user nice system idle iowait irq softirq steal (guest time is
     // already inside user and nice).
     let total: u64 = values.iter().take(8).sum();
-    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
-    Ok((total.saturating_sub(idle), total))
+    Ok(MachineTicks {
+        busy: total.saturating_sub(at(3) + at(4)),
+        total,
+        irq: at(5) + at(6),
+    })
 }
 
-/// Percent of one core the whole machine used between two readings of
-/// [`machine_ticks`].
-pub fn machine_busy_percent(from: (u64, u64), to: (u64, u64), cores: usize) -> f64 {
-    let total = to.1.saturating_sub(from.1);
+/// Percent of one core used between two readings: (all busy time,
+/// interrupts and softirqs).
+pub fn machine_percent(from: MachineTicks, to: MachineTicks, cores: usize) -> (f64, f64) {
+    let total = to.total.saturating_sub(from.total);
     if total == 0 {
-        return 0.0;
+        return (0.0, 0.0);
     }
-    100.0 * cores as f64 * to.0.saturating_sub(from.0) as f64 / total as f64
+    let pct = |ticks: u64| 100.0 * cores as f64 * ticks as f64 / total as f64;
+    (
+        pct(to.busy.saturating_sub(from.busy)),
+        pct(to.irq.saturating_sub(from.irq)),
+    )
 }
 
 /// The 1-minute load average.

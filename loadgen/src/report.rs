@@ -131,8 +131,12 @@ pub struct MachineLoad {
     pub loadavg_before: f64,
     /// 1-minute load average after.
     pub loadavg_after: f64,
-    /// All processes' CPU during the window, percent of one core.
+    /// All CPU use during the window, percent of one core.
     pub busy_percent: f64,
+    /// Of that, interrupts and softirqs: the loopback network stack
+    /// carrying the calls, charged to no process.
+    #[serde(default)]
+    pub irq_percent: f64,
     /// Of that, processes other than the host and the loadgen.
     pub others_percent: f64,
     /// Cores.
@@ -272,15 +276,15 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             o,
-            "  machine: load {:.2} → {:.2}, all processes {:.0} % of a core ({:.0} % others), {} cores",
-            m.loadavg_before, m.loadavg_after, m.busy_percent, m.others_percent, m.cores
+            "  machine: load {:.2} → {:.2}, busy {:.0} % of a core: network softirq {:.0} %, other processes {:.0} %; {} cores",
+            m.loadavg_before, m.loadavg_after, m.busy_percent, m.irq_percent, m.others_percent, m.cores
         );
         o
     }
 
     /// The header of [`Report::markdown_row`].
     pub fn markdown_header() -> &'static str {
-        "| calls | connected / failed | host CPU (% of a core) | host CPU per call | host RSS (idle → load) | memory per call | frame lag p50 / p99 / max | processing p99 | loadgen lateness p50 / p99 / max | loadgen CPU | frames lost | other load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| calls | connected / failed | host CPU (% of a core) | host CPU per call | host RSS (idle → load) | memory per call | frame lag p50 / p99 / max | processing p99 | loadgen lateness p50 / p99 / max | loadgen CPU | network softirq | frames lost | other processes |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 
     /// The header of [`Report::markdown_stt_row`].
@@ -357,7 +361,7 @@ impl Report {
         };
         let l = &self.send_lateness_ms;
         format!(
-            "| {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.1} ms | {:.1} % | {} | {:.0} % |",
+            "| {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.1} ms | {:.1} % | {:.0} % | {} | {:.0} % |",
             self.settings.calls,
             self.connected,
             self.failed,
@@ -371,6 +375,7 @@ impl Report {
             l.p99,
             l.max,
             self.loadgen.cpu_percent,
+            self.machine.irq_percent,
             self.frames_lost.map_or("n/a".to_owned(), |n| n.to_string()),
             self.machine.others_percent,
         )

@@ -82,7 +82,7 @@ pub enum RunError {
 struct Snapshot {
     host: Option<ProcSample>,
     me: Option<ProcSample>,
-    machine: Option<(u64, u64)>,
+    machine: Option<procfs::MachineTicks>,
     metrics: Option<Scrape>,
 }
 
@@ -375,9 +375,11 @@ fn compose(
         ..MachineLoad::default()
     };
     if let (Some(ma), Some(mb)) = (a.machine, b.machine) {
-        machine.busy_percent = procfs::machine_busy_percent(ma, mb, cores);
+        let (busy, irq) = procfs::machine_percent(ma, mb, cores);
+        machine.busy_percent = busy;
+        machine.irq_percent = irq;
         let ours = report.loadgen.cpu_percent + report.host.as_ref().map_or(0.0, |h| h.cpu_percent);
-        machine.others_percent = (machine.busy_percent - ours).max(0.0);
+        machine.others_percent = (busy - irq - ours).max(0.0);
     }
     report.machine = machine;
     report

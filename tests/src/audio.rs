@@ -13,16 +13,8 @@ pub fn speak(
     tail_ms: u32,
 ) -> Vec<i16> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let raw = dir.path().join("speech.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
-        .arg(&raw)
-        .arg(text)
-        .status()
-        .expect("espeak-ng is not installed: run scripts/test.sh (it installs it)");
-    assert!(status.success(), "espeak-ng failed for {text:?}");
     let out = dir.path().join("out.raw");
-    convert(&raw, &out, rate, lead_ms, tail_ms);
+    speak_to(text, voice, words_per_minute, rate, lead_ms, tail_ms, &out);
     let bytes = std::fs::read(&out).expect("read converted audio");
     bytes
         .chunks_exact(2)
@@ -30,9 +22,32 @@ pub fn speak(
         .collect()
 }
 
-fn convert(input: &Path, output: &Path, rate: u32, lead_ms: u32, tail_ms: u32) {
+/// espeak-ng speaks into a temporary WAV, sox resamples and pads it into
+/// `output`, whose extension (`raw` or `wav`) picks the container.
+fn speak_to(
+    text: &str,
+    voice: &str,
+    words_per_minute: u32,
+    rate: u32,
+    lead_ms: u32,
+    tail_ms: u32,
+    output: &Path,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spoken = dir.path().join("speech.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
+        .arg(&spoken)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is not installed: run scripts/test.sh (it installs it)");
+    assert!(status.success(), "espeak-ng failed for {text:?}");
+    let container = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .expect("output path needs a .raw or .wav extension");
     let status = Command::new("sox")
-        .arg(input)
+        .arg(&spoken)
         .args([
             "-r",
             &rate.to_string(),
@@ -43,7 +58,7 @@ fn convert(input: &Path, output: &Path, rate: u32, lead_ms: u32, tail_ms: u32) {
             "-e",
             "signed-integer",
             "-t",
-            "raw",
+            container,
         ])
         .arg(output)
         .args([
@@ -53,7 +68,7 @@ fn convert(input: &Path, output: &Path, rate: u32, lead_ms: u32, tail_ms: u32) {
         ])
         .status()
         .expect("sox is not installed: run scripts/test.sh (it installs it)");
-    assert!(status.success(), "sox failed");
+    assert!(status.success(), "sox failed writing {}", output.display());
 }
 
 /// Encodes PCM to mu-law.
@@ -112,34 +127,5 @@ pub fn speak_wav(
     tail_ms: u32,
     wav: &Path,
 ) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let raw = dir.path().join("speech.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
-        .arg(&raw)
-        .arg(text)
-        .status()
-        .expect("espeak-ng is not installed: run scripts/test.sh (it installs it)");
-    assert!(status.success(), "espeak-ng failed for {text:?}");
-    let status = Command::new("sox")
-        .arg(&raw)
-        .args([
-            "-r",
-            &rate.to_string(),
-            "-c",
-            "1",
-            "-b",
-            "16",
-            "-e",
-            "signed-integer",
-        ])
-        .arg(wav)
-        .args([
-            "pad",
-            &format!("{:.3}", f64::from(lead_ms) / 1000.0),
-            &format!("{:.3}", f64::from(tail_ms) / 1000.0),
-        ])
-        .status()
-        .expect("sox is not installed: run scripts/test.sh (it installs it)");
-    assert!(status.success(), "sox failed writing {}", wav.display());
+    speak_to(text, voice, words_per_minute, rate, lead_ms, tail_ms, wav);
 }

@@ -131,6 +131,22 @@ impl Host {
         }
     }
 
+    /// GETs an admin API path (`/api/calls`, `/api/calls/<id>` …) with
+    /// the admin token and returns its JSON; panics, naming the path, on a
+    /// status other than 200.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        let resp = client()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+    }
+
     /// `ws://127.0.0.1:PORT`.
     pub fn ws_base(&self) -> String {
         self.base.replacen("http://", "ws://", 1)

@@ -67,15 +67,7 @@ path = ""
 }
 
 async fn call_view(host: &Host, session: &str) -> Value {
-    client()
-        .get(format!("{}/api/calls/{session}", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("GET /api/calls/{id}")
-        .json()
-        .await
-        .expect("a JSON call")
+    host.admin_json(&format!("/api/calls/{session}")).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

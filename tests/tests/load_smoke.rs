@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use voicegate_e2e::{
-    host::{client, Host, ADMIN_TOKEN},
+    host::{Host, ADMIN_TOKEN},
     twilio::AUTH_TOKEN,
 };
 use voicegate_loadgen::{run, RunConfig, Target};
@@ -89,15 +88,7 @@ async fn fifty_callers_for_ten_seconds_connect_complete_and_lose_no_frame() {
 
     // The admin API's totals agree, and every call ended because the
     // carrier stopped it.
-    let calls: Value = client()
-        .get(format!("{}/api/calls", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("GET /api/calls")
-        .json()
-        .await
-        .expect("JSON");
+    let calls = host.admin_json("/api/calls").await;
     let stats = &calls["stats"];
     assert_eq!(stats["active_calls"], 0, "{stats}");
     assert_eq!(

@@ -186,15 +186,7 @@ async fn a_blocklisted_number_is_denied() {
     // A number next to the blocked one gets through.
     let twiml = webhook(&host, &sid("CA", 203), "+14155550198").await;
     assert!(twiml.contains("<Connect>"), "{twiml}");
-    let calls: Value = client()
-        .get(format!("{}/api/calls", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls = host.admin_json("/api/calls").await;
     assert_eq!(calls["active"], 1, "denied calls get no session: {calls}");
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use voicegate_e2e::{
     agent::{Agent, Reply},
     audio,
-    host::{client, Host, ADMIN_TOKEN},
+    host::{Host, ADMIN_TOKEN},
     phone::{Call, Heard},
     sse::{is, Events},
     twilio::{self, Stream},
@@ -39,16 +39,7 @@ async fn start_call(host: &Host, n: u64) -> (Stream, String) {
 }
 
 async fn stats(host: &Host, session: &str) -> Value {
-    let view: Value = client()
-        .get(format!("{}/api/calls/{session}", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("GET /api/calls/{id}")
-        .json()
-        .await
-        .expect("call JSON");
-    view["stats"].clone()
+    host.admin_json(&format!("/api/calls/{session}")).await["stats"].clone()
 }
 
 fn is_media(h: &Heard) -> bool {

@@ -7,7 +7,7 @@
 
 use std::{path::Path, time::Duration};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use voicegate_e2e::{
     audio, carriers, file_sha256,
     host::{client, Host, ADMIN_TOKEN},
@@ -58,18 +58,6 @@ fn host_then_plugin() -> (String, tempfile::TempDir) {
     let built = carriers::build("voicegate-telnyx");
     let dir = carriers::plugin_dir(&built, "telnyx", &["whisper", "echo", "policy"]);
     (before, dir)
-}
-
-async fn get_json(host: &Host, path: &str) -> Value {
-    client()
-        .get(format!("{}{path}", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// Webhook → TeXML → stream URL → session id.
@@ -182,7 +170,7 @@ async fn a_telnyx_call_is_transcribed_by_a_host_built_before_the_plugin() {
         .await;
     assert_eq!(ended["reason"], "stopped");
 
-    let view = get_json(&host, &format!("/api/calls/{session}")).await;
+    let view = host.admin_json(&format!("/api/calls/{session}")).await;
     assert_eq!(view["state"], "STOPPED");
     assert_eq!(view["call_id"], call_id.as_str());
     assert_eq!(view["stream_id"], stream_id);
@@ -226,7 +214,7 @@ async fn bad_signatures_are_refused_and_blocked_callers_are_turned_away() {
         assert_eq!(status, 403, "{signing:?}: {body}");
         assert!(!body.contains("<Response"), "{signing:?}: {body}");
     }
-    let calls = get_json(&host, "/api/calls").await;
+    let calls = host.admin_json("/api/calls").await;
     assert_eq!(
         calls["active"], 0,
         "no session for a refused webhook: {calls}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use voicegate_e2e::{
     audio,
-    host::{client, Host, ADMIN_TOKEN},
+    host::{Host, ADMIN_TOKEN},
     sse::{is, Events},
     twilio::{self, sid, AUTH_TOKEN},
 };
@@ -44,15 +44,7 @@ rate_limit = {{ calls = 100, per = "1h" }}
 }
 
 async fn call_view(host: &Host, session: &str) -> Value {
-    client()
-        .get(format!("{}/api/calls/{session}", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    host.admin_json(&format!("/api/calls/{session}")).await
 }
 
 /// Webhook → TwiML → stream URL → session id.
@@ -166,15 +158,7 @@ async fn a_call_is_transcribed_answered_and_cleaned_up() {
         "{view}"
     );
     assert!(view["stats"]["utterances"].as_u64().unwrap() >= 1, "{view}");
-    let calls: Value = client()
-        .get(format!("{}/api/calls", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls = host.admin_json("/api/calls").await;
     assert_eq!(calls["active"], 0, "the session is freed: {calls}");
 
     // A stopped session's stream URL is refused.
@@ -224,15 +208,7 @@ async fn unsigned_and_badly_signed_webhooks_are_refused() {
     )
     .await;
     assert_eq!(status, 403, "signed for another host");
-    let calls: Value = client()
-        .get(format!("{}/api/calls", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls = host.admin_json("/api/calls").await;
     assert_eq!(calls["active"], 0);
     assert!(host.logs().contains("refused"), "a log line per refusal");
 }

@@ -11,7 +11,7 @@ use std::{path::Path, time::Duration};
 use serde_json::{json, Value};
 use voicegate_e2e::{
     audio, carriers, file_sha256,
-    host::{client, Host, ADMIN_TOKEN},
+    host::{Host, ADMIN_TOKEN},
     host_binary,
     sse::{is, Events},
     vonage::{self, Signing},
@@ -60,18 +60,6 @@ fn host_then_plugin() -> (String, tempfile::TempDir) {
     let built = carriers::build("voicegate-vonage");
     let dir = carriers::plugin_dir(&built, "vonage", &["whisper", "echo", "policy"]);
     (before, dir)
-}
-
-async fn get_json(host: &Host, path: &str) -> Value {
-    client()
-        .get(format!("{}{path}", host.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// Answer webhook → NCCO → WebSocket endpoint → session id.
@@ -189,7 +177,7 @@ async fn a_vonage_call_is_transcribed_by_a_host_built_before_the_plugin() {
     .await;
     assert_eq!(status, 200);
 
-    let view = get_json(&host, &format!("/api/calls/{session}")).await;
+    let view = host.admin_json(&format!("/api/calls/{session}")).await;
     assert_eq!(view["state"], "STOPPED");
     assert_eq!(view["call_id"], call_uuid.as_str());
     assert_eq!(view["stats"]["decode_errors"], 0, "{view}");
@@ -234,7 +222,7 @@ async fn bad_signatures_are_refused_and_blocked_callers_are_turned_away() {
         assert_eq!(status, 403, "{signing:?}: {body}");
         assert!(!body.contains("websocket"), "{signing:?}: {body}");
     }
-    let calls = get_json(&host, "/api/calls").await;
+    let calls = host.admin_json("/api/calls").await;
     assert_eq!(
         calls["active"], 0,
         "no session for a refused webhook: {calls}"

@@ -1,6 +1,9 @@
 //! A bounded pool for STT: at most `workers` transcriptions at once on the
 //! blocking pool, at most `queue` waiting; beyond that, utterances are
 //! refused (and the caller gets an `error` event) instead of piling up.
+//! An utterance whose call has gone by the time a worker is free is not
+//! transcribed: nobody would receive the transcript, and under load the
+//! worker is better spent on callers still on the line.
 
 use std::{
     sync::{
@@ -43,6 +46,7 @@ pub struct SttPool {
     queued: Arc<AtomicUsize>,
     completed: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
     limit: usize,
     workers: usize,
 }
@@ -63,6 +67,7 @@ impl SttPool {
             queued: Arc::new(AtomicUsize::new(0)),
             completed: Arc::new(AtomicU64::new(0)),
             refused: Arc::new(AtomicU64::new(0)),
+            skipped: Arc::new(AtomicU64::new(0)),
             limit: queue_limit.max(1),
             workers,
         }
@@ -104,6 +109,12 @@ impl SttPool {
             metrics::gauge!("voicegate_stt_queue_depth").set(depth as f64);
             let wait = enqueued.elapsed();
             metrics::histogram!("voicegate_stt_queue_wait_seconds").record(wait.as_secs_f64());
+            if done.is_closed() {
+                pool.skipped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("voicegate_stt_skipped_total").increment(1);
+                tracing::debug!(session_id = %session_id, "Call gone before its utterance reached a worker; not transcribed.");
+                return;
+            }
             let rate = pool.stt.info.sample_rate;
             let audio = Duration::from_secs_f64(pcm.len() as f64 / f64::from(rate.max(1)));
             let stt = pool.stt.clone();
@@ -170,6 +181,119 @@ impl SttPool {
             "busy": self.workers - self.permits.available_permits().min(self.workers),
             "completed": self.completed.load(Ordering::Relaxed),
             "refused": self.refused.load(Ordering::Relaxed),
+            "skipped": self.skipped.load(Ordering::Relaxed),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Condvar, Mutex};
+
+    use abi_stable::{sabi_trait::TD_Opaque, std_types::RResult};
+    use voicegate_plugin_api::{
+        abi::{SttFfi, SttFfi_TO},
+        PluginError, PluginKind, RString, RVec, SttInfo,
+    };
+
+    use super::*;
+    use crate::plugins::InstanceId;
+
+    /// An engine with one worker whose first transcription waits until the
+    /// test opens the gate, and which counts what it transcribed.
+    #[derive(Default)]
+    struct Gated {
+        open: Mutex<bool>,
+        opened: Condvar,
+        calls: AtomicUsize,
+    }
+
+    struct GatedStt(Arc<Gated>);
+
+    impl SttFfi for GatedStt {
+        fn describe(&self) -> RResult<SttInfo, PluginError> {
+            RResult::ROk(SttInfo {
+                sample_rate: 16_000,
+                max_concurrency: 1,
+                extensions_json: RString::new(),
+            })
+        }
+        fn transcribe(&self, req: &SttRequest<'_>) -> RResult<Transcript, PluginError> {
+            let mut open = self.0.open.lock().unwrap_or_else(|p| p.into_inner());
+            while !*open {
+                open = self.0.opened.wait(open).unwrap_or_else(|p| p.into_inner());
+            }
+            self.0.calls.fetch_add(1, Ordering::SeqCst);
+            RResult::ROk(Transcript {
+                text: RString::from(req.session_id.as_str()),
+                segments: RVec::new(),
+                confidence: abi_stable::std_types::ROption::RNone,
+                language: RString::from("en"),
+                extensions_json: RString::new(),
+            })
+        }
+        fn prepare_call(&self, _: RStr<'_>) -> RResult<(), PluginError> {
+            RResult::ROk(())
+        }
+        fn end_call(&self, _: RStr<'_>) -> RResult<(), PluginError> {
+            RResult::ROk(())
+        }
+        fn call_ext(&self, _: RStr<'_>, _: RStr<'_>) -> RResult<RString, PluginError> {
+            RResult::ROk(RString::new())
+        }
+    }
+
+    fn pool(gate: &Arc<Gated>) -> SttPool {
+        let id = InstanceId {
+            kind: PluginKind::STT,
+            instance: "gated".to_owned(),
+            plugin: "test".to_owned(),
+        };
+        let obj = SttFfi_TO::from_value(GatedStt(gate.clone()), TD_Opaque);
+        let stt = Stt::new(id, obj).expect("describe");
+        SttPool::new(Arc::new(stt), 8)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_utterance_whose_call_has_gone_is_not_transcribed() {
+        let gate = Arc::new(Gated::default());
+        let pool = pool(&gate);
+        let (live_tx, mut live_rx) = mpsc::channel(4);
+        let (gone_tx, gone_rx) = mpsc::channel(4);
+        let now = Instant::now();
+        // The first call's utterance takes the only worker and holds it;
+        // the second call's waits behind it, and that call hangs up.
+        pool.submit("live-1", vec![0; 160], now, live_tx.clone(), |d| d)
+            .expect("queued");
+        pool.submit("gone", vec![0; 160], now, gone_tx, |d| d)
+            .expect("queued");
+        pool.submit("live-2", vec![0; 160], now, live_tx, |d| d)
+            .expect("queued");
+        drop(gone_rx);
+        *gate.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        gate.opened.notify_all();
+
+        let mut texts = Vec::new();
+        for _ in 0..2 {
+            let done = tokio::time::timeout(Duration::from_secs(10), live_rx.recv())
+                .await
+                .expect("a transcript within 10 s")
+                .expect("channel open");
+            texts.push(done.result.expect("transcribed").text.to_string());
+        }
+        assert_eq!(
+            texts,
+            ["live-1", "live-2"],
+            "callers still on the line are served in order"
+        );
+        assert_eq!(
+            gate.calls.load(Ordering::SeqCst),
+            2,
+            "the gone call's utterance never ran"
+        );
+        let stats = pool.stats();
+        assert_eq!(stats["skipped"], 1, "{stats}");
+        assert_eq!(stats["completed"], 2, "{stats}");
+        assert_eq!(stats["queued"], 0, "{stats}");
     }
 }

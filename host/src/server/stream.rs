@@ -264,6 +264,9 @@ pub async fn run(
         }
     };
 
+    // Utterances of this call still waiting for an STT worker are skipped
+    // once nobody can receive their transcripts (see `stt_pool`).
+    drop(results_rx);
     let _ = tx
         .send(Message::Close(Some(CloseFrame {
             code: ending.code,

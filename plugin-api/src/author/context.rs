@@ -88,8 +88,56 @@ impl Context {
             let key = if path == "." { String::new() } else { path };
             PluginError::config(vec![ConfigIssue {
                 key: key.into(),
-                message: err.into_inner().to_string().into(),
+                message: without_position(&err.into_inner()).into(),
             }])
         })
+    }
+}
+
+/// serde_json's message without its "at line 1 column N" suffix: the
+/// position is in the JSON the host made from the operator's TOML, which
+/// the operator never sees; the host points at the TOML line instead.
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use crate::testkit;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Table {
+        workers: u32,
+    }
+
+    fn issue(config_json: &str) -> (String, String) {
+        let err = testkit::context("stt", "http://x", config_json)
+            .config::<Table>()
+            .expect_err("invalid table");
+        let issue = &err.issues[0];
+        (issue.key.to_string(), issue.message.to_string())
+    }
+
+    #[test]
+    fn config_errors_name_the_key_without_a_json_position() {
+        let (key, message) = issue(r#"{"workers":"two"}"#);
+        assert_eq!(key, "workers");
+        assert_eq!(message, r#"invalid type: string "two", expected u32"#);
+        let (key, message) = issue(r#"{"wrokers":2}"#);
+        assert_eq!(key, "wrokers");
+        assert!(
+            message.starts_with("unknown field `wrokers`, expected `workers`"),
+            "{message}"
+        );
+        assert!(!message.contains("line 1"), "{message}");
     }
 }

@@ -521,19 +521,22 @@ impl CallPipeline {
     }
 
     fn on_answer(&mut self, answered: Answered, session: &Session) {
+        // An answer (or apology) for a turn the caller has since talked over
+        // would land in the middle of the new turn.
+        let stale = self.speaker.is_some() && answered.epoch != self.epoch;
         let answer = match answered.result {
             Ok(answer) => answer,
             Err(error) => {
                 tracing::warn!(session_id = %self.session_id, %error, "Responder failed.");
                 self.publish_responder_error(&error.error.message, error.kind().name());
                 let apology = self.apology.clone();
-                if !apology.is_empty() {
+                if !apology.is_empty() && !stale {
                     self.speak(&apology, answered.speech_end, false);
                 }
                 return;
             }
         };
-        if self.speaker.is_some() && answered.epoch != self.epoch {
+        if stale {
             tracing::info!(session_id = %self.session_id, "The caller spoke again before the answer came; it is not spoken.");
             return;
         }

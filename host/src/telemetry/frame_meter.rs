@@ -51,16 +51,30 @@ impl FrameMeter {
         let Some(ts) = timestamp_ms else {
             return;
         };
-        let offset = now.duration_since(self.origin).as_micros() as i64
-            - i64::try_from(ts.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let elapsed_us =
+            i64::try_from(now.duration_since(self.origin).as_micros()).unwrap_or(i64::MAX);
+        let offset =
+            elapsed_us.saturating_sub(i64::try_from(ts.saturating_mul(1000)).unwrap_or(i64::MAX));
         let baseline = *self.baseline_us.get_or_insert(offset);
+        // The timestamp is the peer's: one that jumps (a restarted clock,
+        // a hostile or broken client) by more than any real backlog says
+        // nothing about the host, so it starts a new baseline instead of
+        // skewing every later frame's lag.
+        if offset.abs_diff(baseline) > MAX_LAG_US {
+            self.baseline_us = Some(offset);
+            return;
+        }
         let baseline = baseline.min(offset);
         self.baseline_us = Some(baseline);
-        let lag_us = (offset - baseline) as u64;
+        let lag_us = offset.abs_diff(baseline);
         self.lag
             .record_ns(lag_us.saturating_mul(1000), &t.frame_lag);
     }
 }
+
+/// Lag beyond this is a clock jump, not a backlog: a minute of audio
+/// queued would have closed the stream for flooding long before.
+const MAX_LAG_US: u64 = 60_000_000;
 
 impl Drop for FrameMeter {
     fn drop(&mut self) {
@@ -96,5 +110,25 @@ mod tests {
         assert!(lag.max_ns >= 200_000_000, "{}", lag.max_ns);
         assert!(lag.max_ns < 1_000_000_000, "{}", lag.max_ns);
         assert_eq!(telemetry.frame_processing.snapshot().count(), 5);
+    }
+
+    #[test]
+    fn a_peer_clock_that_jumps_starts_a_new_baseline() {
+        let telemetry = Arc::new(Telemetry::default());
+        {
+            let mut meter = FrameMeter::new(telemetry.clone());
+            meter.frame_done(Instant::now(), Some(0));
+            // Far in the future, then the most a u64 can say, then back
+            // in step with the first clock.
+            meter.frame_done(Instant::now(), Some(3_600_000));
+            meter.frame_done(Instant::now(), Some(u64::MAX));
+            meter.frame_done(Instant::now(), Some(20));
+            meter.frame_done(Instant::now(), Some(40));
+        }
+        let lag = telemetry.frame_lag.snapshot();
+        // The first frame, and the last: the frame where the clock came
+        // back starts the new baseline, the next one is measured from it.
+        assert_eq!(lag.count(), 2);
+        assert!(lag.max_ns < 1_000_000_000, "{}", lag.max_ns);
     }
 }

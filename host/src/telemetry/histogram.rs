@@ -143,7 +143,7 @@ impl LocalHistogram {
     /// [`FLUSH_EVERY`] observations.
     pub fn record_ns(&mut self, ns: u64, shared: &LatencyHistogram) {
         self.counts[bucket(ns)] += 1;
-        self.sum_ns += ns;
+        self.sum_ns = self.sum_ns.saturating_add(ns);
         self.max_ns = self.max_ns.max(ns);
         self.pending += 1;
         if self.pending >= FLUSH_EVERY {

@@ -30,7 +30,7 @@ pub struct Config {
     /// The called identity reported to policies (`CallRequest.to`).
     pub to: String,
     /// Origins (`https://app.example.com`) allowed to open the WebSocket
-    /// besides the page's own origin and `server.public_url`'s.
+    /// besides `server.public_url`'s and a loopback page's own origin.
     pub allowed_origins: Vec<String>,
 }
 

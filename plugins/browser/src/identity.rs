@@ -126,9 +126,12 @@ pub fn resolve(config: &Config, req: &HttpRequest<'_>) -> Result<Identity, Plugi
     )))
 }
 
-/// Checks a browser's `Origin` against the page's own origin (from the
-/// `Host` header), `server.public_url` and `allowed_origins`. Without it,
-/// any web site the user visits could open a call from their browser.
+/// Checks a browser's `Origin` against `server.public_url`'s origin,
+/// `allowed_origins`, and the page's own origin (from the `Host` header)
+/// when that is a loopback address. Without it, any web site the user
+/// visits could open a call from their browser. `Host` alone is not
+/// trusted for other names: a site whose DNS name is re-pointed at this
+/// host (DNS rebinding) sends a matching `Host` and `Origin` of its own.
 /// Clients that send no `Origin` (not browsers) pass.
 pub fn check_origin(config: &Config, req: &HttpRequest<'_>) -> Result<(), PluginError> {
     let Some(origin) = req.header("origin").map(str::trim) else {
@@ -142,7 +145,7 @@ pub fn check_origin(config: &Config, req: &HttpRequest<'_>) -> Result<(), Plugin
         .and_then(|i| public[i + 3..].find('/').map(|j| &public[..i + 3 + j]))
         .unwrap_or(public)
         .to_ascii_lowercase();
-    let same_host = !host.is_empty()
+    let same_host = is_loopback(&host)
         && (origin == format!("http://{host}") || origin == format!("https://{host}"));
     if same_host || origin == public_origin || config.allowed_origins.contains(&origin) {
         return Ok(());
@@ -151,6 +154,20 @@ pub fn check_origin(config: &Config, req: &HttpRequest<'_>) -> Result<(), Plugin
         "origin {:?} may not open calls here; add it to `allowed_origins`",
         origin.chars().take(96).collect::<String>()
     )))
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port: names no
+/// other site can claim.
+fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _port)| name)
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -280,5 +297,27 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::UNAUTHORIZED);
         assert!(err.message.contains("allowed_origins"), "{err}");
         assert!(check(&[("origin", "null")]).is_err());
+        for (origin, host) in [
+            ("http://localhost:8080", "localhost:8080"),
+            ("http://[::1]:8080", "[::1]:8080"),
+            ("https://127.0.0.2", "127.0.0.2"),
+        ] {
+            assert!(
+                check(&[("origin", origin), ("host", host)]).is_ok(),
+                "{origin}"
+            );
+        }
+        // DNS rebinding: a foreign name pointed at this host matches its
+        // own Host header, and is still refused.
+        for (origin, host) in [
+            ("http://evil.example:8080", "evil.example:8080"),
+            ("http://127.0.0.1.evil.example", "127.0.0.1.evil.example"),
+            ("http://localhost.evil.example", "localhost.evil.example"),
+        ] {
+            assert!(
+                check(&[("origin", origin), ("host", host)]).is_err(),
+                "{origin}"
+            );
+        }
     }
 }

@@ -53,9 +53,13 @@ impl Call {
         })
     }
 
-    /// Index in `heard` of the first message matching `pred`.
-    pub fn position(&self, pred: impl Fn(&Heard) -> bool) -> Option<usize> {
-        self.heard.iter().position(|(_, _, h)| pred(h))
+    /// Index in `heard` of the first item at or after `from` that matches.
+    pub fn position_from(&self, from: usize, pred: impl Fn(&Heard) -> bool) -> Option<usize> {
+        self.heard
+            .get(from..)?
+            .iter()
+            .position(|(_, _, h)| pred(h))
+            .map(|i| from + i)
     }
 }
 

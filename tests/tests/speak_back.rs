@@ -198,17 +198,22 @@ async fn the_caller_interrupts_and_the_agent_remembers_only_what_was_heard() {
     let onset = audio_onset(&interruption);
     let speech_start = call.frames_sent + onset;
     let speech_end = call.frames_sent + (interruption.len() / 160) as u64;
+    // Only a clear of this exchange counts.
+    let heard_before = call.heard.len();
+    let clear_of = |c: &Call| c.position_from(heard_before, |h| matches!(h, Heard::Clear));
     let ok = stream
         .converse(&mut call, &interruption, Duration::from_secs(5), |c| {
-            c.position(|h| matches!(h, Heard::Clear)).is_some() && c.frames_sent >= speech_end
+            clear_of(c).is_some() && c.frames_sent >= speech_end
         })
         .await;
     assert!(ok, "no clear while the caller talked over the answer");
-    let clear = call
-        .position(|h| matches!(h, Heard::Clear))
-        .unwrap_or_default();
+    let clear = clear_of(&call).unwrap_or_default();
     let (cleared_at, _, _) = call.heard[clear];
-    let after_ms = cleared_at.saturating_sub(speech_start) * 20;
+    assert!(
+        cleared_at >= speech_start,
+        "clear at frame {cleared_at}, before the caller started speaking at {speech_start}"
+    );
+    let after_ms = (cleared_at - speech_start) * 20;
     println!("clear {after_ms} ms (call time) after the start of speech");
     assert!(
         after_ms <= 300,

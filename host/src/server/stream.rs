@@ -20,7 +20,7 @@ use super::{
     AppState,
 };
 use crate::{
-    events::{kinds, Event},
+    events::{kinds, Event, EventBus},
     pipeline::{CallPipeline, PipelineOutput},
     plugins::Transport,
     sessions::Session,
@@ -231,7 +231,7 @@ pub async fn run(
                 None
             },
             () = wait_until(playout) => None,
-            Some(event) = next_event(&mut bus) => {
+            Some(event) = next_event(&mut bus, &conn.state.events) => {
                 conn.forward_event(&event);
                 None
             },
@@ -300,14 +300,21 @@ async fn wait_until(deadline: Option<Instant>) {
 
 /// The next event on the bus, for connections that forward events; never
 /// resolves for the others.
-async fn next_event(bus: &mut Option<broadcast::Receiver<Arc<Event>>>) -> Option<Arc<Event>> {
+async fn next_event(
+    bus: &mut Option<broadcast::Receiver<Arc<Event>>>,
+    events: &EventBus,
+) -> Option<Arc<Event>> {
     let Some(rx) = bus else {
         return std::future::pending().await;
     };
     loop {
         match rx.recv().await {
-            Ok(event) => return Some(event),
+            Ok(event) => {
+                events.received(&event);
+                return Some(event);
+            }
             Err(broadcast::error::RecvError::Lagged(n)) => {
+                events.missed(n);
                 tracing::warn!(
                     missed = n,
                     "A media stream fell behind the event bus; events were skipped."

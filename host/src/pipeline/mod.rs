@@ -105,11 +105,13 @@ pub struct PipelineParts {
 
 impl Pipeline {
     /// Builds the shared parts.
-    pub fn new(parts: PipelineParts) -> Self {
+    pub fn new(mut parts: PipelineParts) -> Self {
         if parts.stt.is_none() {
             tracing::warn!(
                 "No STT instance is configured: calls will be connected but not transcribed."
             );
+            // Nothing would take the copy of the utterance each pause hands out.
+            parts.turn.speculate_ms = 0;
         }
         if parts.tts.is_none() {
             tracing::info!(
@@ -353,6 +355,14 @@ impl CallPipeline {
         let Some(pool) = self.stt.clone() else {
             return;
         };
+        // Checked before the utterance is resampled: under load that work
+        // would be thrown away.
+        if !pool.is_idle() {
+            metrics::counter!("voicegate_stt_speculative_total", "outcome" => "skipped_busy")
+                .increment(1);
+            self.speculation = None;
+            return;
+        }
         let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
             return;
         };

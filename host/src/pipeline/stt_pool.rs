@@ -165,10 +165,12 @@ impl SttPool {
         done: mpsc::Sender<T>,
         wrap: impl FnOnce(SttDone) -> T + Send + 'static,
     ) -> bool {
-        if self.queued.load(Ordering::Acquire) > 0 || self.permits.available_permits() == 0 {
-            return false;
-        }
-        self.submit(session_id, pcm, speech_end, done, wrap).is_ok()
+        self.is_idle() && self.submit(session_id, pcm, speech_end, done, wrap).is_ok()
+    }
+
+    /// A worker is free and nothing waits for one.
+    pub fn is_idle(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0 && self.permits.available_permits() > 0
     }
 
     /// Numbers for the admin API.

@@ -126,7 +126,7 @@ pub struct Speaker {
     session_id: String,
     can_clear: bool,
     playout: Playout,
-    resampler: Option<StreamResampler>,
+    resampler: StreamResampler,
     resampled: Vec<i16>,
     tx: UnboundedSender<SynthMsg>,
     next_id: u64,
@@ -154,15 +154,12 @@ impl Speaker {
         let tts_rate = tts.info.sample_rate;
         // One resampler per call, reset between replies; built here so that
         // a rate pair it cannot convert is reported once, not per reply.
-        let resampler = if tts_rate == out_rate {
-            None
-        } else {
-            match StreamResampler::new(tts_rate, out_rate) {
-                Ok(r) => Some(r),
-                Err(error) => {
-                    tracing::error!(session_id, tts = %tts.id, %error, "The TTS's audio cannot be converted to this transport's rate; answers will not be spoken on this call.");
-                    return None;
-                }
+        // Equal rates make it a pass-through.
+        let resampler = match StreamResampler::new(tts_rate, out_rate) {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::error!(session_id, tts = %tts.id, %error, "The TTS's audio cannot be converted to this transport's rate; answers will not be spoken on this call.");
+                return None;
             }
         };
         let frame_samples = (u64::from(out_rate) * u64::from(frame_ms) / 1000).max(1) as usize;
@@ -216,9 +213,7 @@ impl Speaker {
 
     fn begin(&mut self, reply: Reply) {
         self.playout.start(reply.id);
-        if let Some(r) = &mut self.resampler {
-            r.reset();
-        }
+        self.resampler.reset();
         SynthJob {
             tts: self.tts.clone(),
             reply: reply.id,
@@ -261,11 +256,9 @@ impl Speaker {
                 }
             }
             SynthMsg::Done { result, .. } => {
-                if let Some(r) = &mut self.resampler {
-                    self.resampled.clear();
-                    r.flush(&mut self.resampled);
-                    self.playout.push(&self.resampled);
-                }
+                self.resampled.clear();
+                self.resampler.flush(&mut self.resampled);
+                self.playout.push(&self.resampled);
                 self.playout.finish();
                 if let Err(error) = result {
                     self.notes.push(Note::Failed {
@@ -278,14 +271,9 @@ impl Speaker {
     }
 
     fn push_tts_audio(&mut self, pcm: &[i16]) {
-        match &mut self.resampler {
-            None => self.playout.push(pcm),
-            Some(resampler) => {
-                self.resampled.clear();
-                resampler.process(pcm, &mut self.resampled);
-                self.playout.push(&self.resampled);
-            }
-        }
+        self.resampled.clear();
+        self.resampler.process(pcm, &mut self.resampled);
+        self.playout.push(&self.resampled);
     }
 
     /// When [`Speaker::poll`] next has something to do.

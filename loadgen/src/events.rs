@@ -15,17 +15,14 @@ pub struct EventTally {
     pub stt_final_ms: Vec<u64>,
     /// `error` events by `stage` (`stt`, `responder`, … or `other`).
     pub errors: BTreeMap<String, u64>,
-    /// Events read, by type.
-    pub by_type: BTreeMap<String, u64>,
-    /// Times the host said this subscriber fell behind.
-    pub lagged: u64,
+    /// Events the host skipped because this subscriber fell behind (its
+    /// `lagged` messages): the tally is incomplete by that many.
+    pub missed: u64,
 }
 
 impl EventTally {
     fn on_event(&mut self, event: &Value) {
-        let kind = event["type"].as_str().unwrap_or("?");
-        *self.by_type.entry(kind.to_owned()).or_default() += 1;
-        match kind {
+        match event["type"].as_str().unwrap_or("?") {
             "voice.stt.final" => {
                 if let Some(ms) = event["latency_ms"].as_u64() {
                     self.stt_final_ms.push(ms);
@@ -35,7 +32,7 @@ impl EventTally {
                 let stage = event["stage"].as_str().unwrap_or("other");
                 *self.errors.entry(stage.to_owned()).or_default() += 1;
             }
-            "lagged" => self.lagged += 1,
+            "lagged" => self.missed += event["missed"].as_u64().unwrap_or(0),
             _ => {}
         }
     }
@@ -78,24 +75,14 @@ impl Listener {
         let task = tokio::spawn(async move {
             let mut tally = EventTally::default();
             let mut body = resp.bytes_stream();
-            let mut buf = String::new();
+            let mut sse = SseReader::default();
             loop {
                 let chunk = tokio::select! {
                     c = body.next() => c,
                     _ = stopped.changed() => break,
                 };
                 let Some(Ok(chunk)) = chunk else { break };
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    for line in buf[..end].lines() {
-                        if let Some(data) = line.strip_prefix("data:") {
-                            if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                                tally.on_event(&v);
-                            }
-                        }
-                    }
-                    buf.drain(..end + 2);
-                }
+                sse.push(&chunk, |v| tally.on_event(&v));
             }
             tally
         });
@@ -106,5 +93,61 @@ impl Listener {
     pub async fn finish(self) -> EventTally {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
+    }
+}
+
+/// Splits a Server-Sent Events body into its JSON `data:` payloads.
+/// Bytes are kept until a whole event (`\n\n`) has arrived, so a UTF-8
+/// character split between two network reads is decoded whole.
+#[derive(Debug, Default)]
+pub struct SseReader {
+    buf: Vec<u8>,
+}
+
+impl SseReader {
+    /// Adds `chunk` and calls `on` with every complete event's JSON data.
+    pub fn push(&mut self, chunk: &[u8], mut on: impl FnMut(Value)) {
+        self.buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(end) = self.buf[start..]
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map(|i| start + i)
+        {
+            let block = String::from_utf8_lossy(&self.buf[start..end]);
+            for line in block.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                        on(v);
+                    }
+                }
+            }
+            start = end + 2;
+        }
+        self.buf.drain(..start);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_anywhere_arrive_whole() {
+        let body = "event: voice.stt.final\ndata: {\"type\":\"voice.stt.final\",\"text\":\"café ☕\"}\n\n: keep-alive\n\nevent: lagged\ndata: {\"type\":\"lagged\",\"missed\":3}\n\n";
+        let bytes = body.as_bytes();
+        // Every split point, including inside the multi-byte characters.
+        for cut in 0..=bytes.len() {
+            let mut reader = SseReader::default();
+            let mut got = Vec::new();
+            reader.push(&bytes[..cut], |v| got.push(v));
+            reader.push(&bytes[cut..], |v| got.push(v));
+            assert_eq!(got.len(), 2, "cut at {cut}");
+            assert_eq!(got[0]["text"], "café ☕", "cut at {cut}");
+            assert_eq!(got[1]["missed"], 3, "cut at {cut}");
+        }
+        let mut tally = EventTally::default();
+        SseReader::default().push(bytes, |v| tally.on_event(&v));
+        assert_eq!(tally.missed, 3);
     }
 }

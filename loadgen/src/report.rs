@@ -152,6 +152,10 @@ pub struct SttReport {
     pub under_1s_percent: f64,
     /// `error` events by stage.
     pub errors: BTreeMap<String, u64>,
+    /// Events the host skipped because the loadgen read them too slowly:
+    /// the finals above are a sample missing that many events.
+    #[serde(default)]
+    pub events_missed: u64,
 }
 
 /// Everything one run measured.
@@ -269,8 +273,8 @@ impl Report {
             let f = &stt.final_latency_ms;
             let _ = writeln!(
                 o,
-                "  stt: {} finals, end of speech to final p50 {:.0} p95 {:.0} max {:.0} ms, {:.0} % under 1 s, errors {:?}",
-                f.count, f.p50, f.p95, f.max, stt.under_1s_percent, stt.errors
+                "  stt: {} finals, end of speech to final p50 {:.0} p95 {:.0} max {:.0} ms, {:.0} % under 1 s, errors {:?}, events missed {}",
+                f.count, f.p50, f.p95, f.max, stt.under_1s_percent, stt.errors, stt.events_missed
             );
         }
         let m = &self.machine;

@@ -365,6 +365,7 @@ fn compose(
             final_latency_ms: Quantiles::from_values_ms(t.stt_final_ms.clone()),
             under_1s_percent: 100.0 * under as f64 / t.stt_final_ms.len().max(1) as f64,
             errors: t.errors,
+            events_missed: t.missed,
         });
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -33,19 +33,11 @@ impl Events {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             let mut stream = resp.bytes_stream();
-            let mut buf = String::new();
+            let mut sse = voicegate_loadgen::events::SseReader::default();
             while let Some(Ok(chunk)) = stream.next().await {
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    for line in block.lines() {
-                        if let Some(data) = line.strip_prefix("data:") {
-                            if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                                let _ = tx.send(v);
-                            }
-                        }
-                    }
-                }
+                sse.push(&chunk, |v| {
+                    let _ = tx.send(v);
+                });
             }
         });
         Events {

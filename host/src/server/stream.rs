@@ -199,6 +199,12 @@ pub async fn run(
         conn.pipeline = Some(conn.new_pipeline(&s));
     }
     let (mut tx, mut rx) = socket.split();
+    // One timer for the playout clock, moved only when its deadline
+    // changes: a new one per loop turn would be registered and cancelled
+    // for every inbound frame while the agent speaks.
+    let playout_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(playout_timer);
+    let mut armed: Option<Instant> = None;
 
     let ending = loop {
         // Streams that open their own call get a session mid-stream.
@@ -206,6 +212,12 @@ pub async fn run(
             hangup = conn.session.as_ref().map(|s| s.hangup.subscribe());
         }
         let playout = conn.pipeline.as_ref().and_then(CallPipeline::next_deadline);
+        if playout != armed {
+            if let Some(at) = playout {
+                playout_timer.as_mut().reset(at.into());
+            }
+            armed = playout;
+        }
         let step = tokio::select! {
             msg = rx.next() => match msg {
                 None => Some(Ending::new("disconnected", close::NORMAL, "")),
@@ -230,7 +242,10 @@ pub async fn run(
                 }
                 None
             },
-            () = wait_until(playout) => None,
+            () = &mut playout_timer, if armed.is_some() => {
+                armed = None;
+                None
+            },
             Some(event) = next_event(&mut bus, &conn.state.events) => {
                 conn.forward_event(&event);
                 None
@@ -289,13 +304,6 @@ pub async fn run(
     .await;
     let _ = tx.close().await;
     metrics::gauge!("voicegate_streams_open", "transport" => instance).decrement(1.0);
-}
-
-async fn wait_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The next event on the bus, for connections that forward events; never

@@ -76,6 +76,21 @@ const TOTALS: &[(&str, &str, Field)] = &[
         "Utterances dropped because the STT queue was full, by transport.",
         |s| s.utterances_dropped,
     ),
+    (
+        "voicegate_barge_ins_total",
+        "Replies the caller interrupted, by transport.",
+        |s| s.barge_ins,
+    ),
+    (
+        "voicegate_backchannels_total",
+        "Short speech over a reply taken as a backchannel (not an interruption), by transport.",
+        |s| s.backchannels,
+    ),
+    (
+        "voicegate_marks_stale_total",
+        "Marks echoed for replies already cleared or finished, by transport.",
+        |s| s.marks_stale,
+    ),
 ];
 
 /// Prometheus label values escape `\`, `"` and newlines.
@@ -203,6 +218,7 @@ mod tests {
             "twilio".to_owned(),
             StatsSnapshot {
                 frames_in: 7,
+                barge_ins: 2,
                 ..StatsSnapshot::default()
             },
         );
@@ -218,6 +234,7 @@ mod tests {
         assert!(out.contains("voicegate_frame_lag_seconds_count 2\n"));
         assert!(out.contains("voicegate_frame_lag_seconds_max 0.03\n"));
         assert!(out.contains("voicegate_frames_in_total{transport=\"twilio\"} 7\n"));
+        assert!(out.contains("voicegate_barge_ins_total{transport=\"twilio\"} 2\n"));
         assert!(out.contains("# TYPE voicegate_event_bus_lagged_total counter\n"));
         let s = summary(3, &telemetry, &events, &totals);
         assert_eq!(s["active_calls"], 3);

@@ -43,6 +43,9 @@ pub mod kinds {
     pub const CALL_DENIED: &str = "call.denied";
     /// A final transcript.
     pub const STT_FINAL: &str = "voice.stt.final";
+    /// An interim hypothesis of an utterance still being spoken (`text`,
+    /// `stable`, `utterance`), from STT engines that give them.
+    pub const STT_PARTIAL: &str = "voice.stt.partial";
     /// The responder's answer.
     pub const ASSISTANT_TEXT: &str = "voice.assistant.text";
     /// The first audio of a reply went to the caller (`reply`, and

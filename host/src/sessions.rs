@@ -12,9 +12,12 @@ use std::{
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::watch;
-use voicegate_plugin_api::{CallRequest, RiskTier};
 
-use crate::plugins::Transport;
+use crate::{
+    model::{CallInfo, RiskTier},
+    pipeline::SttSlot,
+    plugins::Transport,
+};
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,6 +25,10 @@ use crate::plugins::Transport;
 pub enum SessionState {
     /// The webhook accepted the call; no media yet.
     Created,
+    /// A media socket has claimed the session and waits for the stream to
+    /// start. Shown as `CREATED` in the admin API (the documented states).
+    #[serde(rename = "CREATED")]
+    Connecting,
     /// Media is flowing.
     Active,
     /// Ended; resources freed.
@@ -31,12 +38,23 @@ pub enum SessionState {
 impl SessionState {
     fn from_u8(v: u8) -> Self {
         match v {
-            0 => Self::Created,
-            1 => Self::Active,
+            CREATED => Self::Created,
+            CONNECTING => Self::Connecting,
+            ACTIVE => Self::Active,
             _ => Self::Stopped,
         }
     }
+
+    /// Whether a media socket owns the session (and will end it).
+    pub fn has_stream(self) -> bool {
+        matches!(self, Self::Connecting | Self::Active)
+    }
 }
+
+const CREATED: u8 = 0;
+const CONNECTING: u8 = 1;
+const ACTIVE: u8 = 2;
+const STOPPED: u8 = 3;
 
 /// Per-stream counters, updated by the connection task without locks.
 #[derive(Debug, Default)]
@@ -168,7 +186,7 @@ pub struct Session {
     /// The transport instance.
     pub transport: Arc<Transport>,
     /// The call as the transport reported it.
-    pub call: CallRequest,
+    pub call: CallInfo,
     /// Tier assigned by policy.
     pub tier: RiskTier,
     /// When it was created.
@@ -186,6 +204,8 @@ pub struct Session {
     pub end_reason: Mutex<Option<String>>,
     /// RFC 3339 end time.
     pub ended_at: Mutex<Option<String>>,
+    /// The call's STT session, opened when the call is accepted.
+    pub stt: Option<Arc<SttSlot>>,
 }
 
 /// What the admin API shows of a session.
@@ -211,17 +231,29 @@ impl Session {
         SessionState::from_u8(self.state.load(Ordering::Acquire))
     }
 
-    /// CREATED → ACTIVE; false if it was not CREATED.
+    /// CREATED → CONNECTING: a media socket claims the session. Only one
+    /// socket wins; false for every other (and for ended sessions).
+    pub fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(CREATED, CONNECTING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// CONNECTING (or CREATED) → ACTIVE; false if it was neither.
     pub fn activate(&self) -> bool {
         self.state
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(CONNECTING, ACTIVE, Ordering::AcqRel, Ordering::Acquire)
+            .or_else(|_| {
+                self.state
+                    .compare_exchange(CREATED, ACTIVE, Ordering::AcqRel, Ordering::Acquire)
+            })
             .is_ok()
     }
 
     /// Any state → STOPPED; true only the first time.
     pub fn stop(&self, reason: &str) -> bool {
-        let was = self.state.swap(2, Ordering::AcqRel);
-        if was == 2 {
+        let was = self.state.swap(STOPPED, Ordering::AcqRel);
+        if was == STOPPED {
             return false;
         }
         if let Ok(mut r) = self.end_reason.lock() {
@@ -239,10 +271,10 @@ impl Session {
             session_id: self.id.clone(),
             transport: self.transport.id.instance.clone(),
             state: self.state(),
-            call_id: self.call.call_id.to_string(),
+            call_id: self.call.call_id.clone(),
             stream_id: self.stream_id.lock().map(|s| s.clone()).unwrap_or_default(),
-            from: self.call.from.to_string(),
-            to: self.call.to.to_string(),
+            from: self.call.from.clone(),
+            to: self.call.to.clone(),
             tier: self.tier.name(),
             created_at: self.created_at.clone(),
             ended_at: self.ended_at.lock().ok().and_then(|t| t.clone()),
@@ -256,6 +288,10 @@ impl Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     live: RwLock<HashMap<String, Arc<Session>>>,
+    /// Live sessions plus admissions in progress: what `limits.max_calls`
+    /// bounds. Reserved before the policy chain runs, so a burst of
+    /// webhooks cannot all pass the check and overshoot.
+    slots: std::sync::atomic::AtomicUsize,
     ended: Mutex<VecDeque<Arc<Session>>>,
     /// Counters of every ended session, by transport instance. Streams
     /// count into their own session only; totals are summed on request.
@@ -280,15 +316,48 @@ pub fn new_session_id(transport: &str, call_id: &str) -> String {
     }
 }
 
+/// A slot under `limits.max_calls`, held while a call is admitted; it
+/// becomes the session's slot, or is given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    sessions: Arc<Sessions>,
+    armed: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.armed {
+            self.sessions.slots.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 impl Sessions {
-    /// Registers a new CREATED session.
+    /// Takes one of `max` call slots, or `None` when all are taken.
+    pub fn reserve(self: &Arc<Self>, max: usize) -> Option<Reservation> {
+        self.slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Reservation {
+                sessions: self.clone(),
+                armed: true,
+            })
+    }
+
+    /// Registers a new session in the slot `reservation` holds: CREATED, or
+    /// ACTIVE for a stream that opened its own call.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         &self,
+        mut reservation: Reservation,
         id: String,
         transport: Arc<Transport>,
-        call: CallRequest,
+        call: CallInfo,
         tier: RiskTier,
         active: bool,
+        stt: Option<Arc<SttSlot>>,
     ) -> Arc<Session> {
         let (hangup, _) = watch::channel(None);
         let session = Arc::new(Session {
@@ -298,15 +367,18 @@ impl Sessions {
             tier,
             created: Instant::now(),
             created_at: crate::events::now_rfc3339(),
-            state: AtomicU8::new(if active { 1 } else { 0 }),
+            state: AtomicU8::new(if active { ACTIVE } else { CREATED }),
             stream_id: Mutex::new(String::new()),
             stats: StreamStats::default(),
             hangup,
             end_reason: Mutex::new(None),
             ended_at: Mutex::new(None),
+            stt,
         });
         if let Ok(mut live) = self.live.write() {
             live.insert(id, session.clone());
+            // The slot now belongs to the session; `finish` gives it back.
+            reservation.armed = false;
         }
         metrics::gauge!("voicegate_calls_active").set(self.live_count() as f64);
         session
@@ -329,7 +401,7 @@ impl Sessions {
             .read()
             .ok()?
             .values()
-            .find(|s| s.transport.id.instance == transport && s.call.call_id.as_str() == call_id)
+            .find(|s| s.transport.id.instance == transport && s.call.call_id == call_id)
             .cloned()
     }
 
@@ -338,6 +410,7 @@ impl Sessions {
         let session = {
             let mut live = self.live.write().ok()?;
             let session = live.remove(id)?;
+            self.slots.fetch_sub(1, Ordering::AcqRel);
             // Under the live lock, so `totals` sees the session in exactly
             // one of the two places.
             if let Ok(mut totals) = self.ended_totals.lock() {
@@ -405,6 +478,20 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reservations_bound_the_calls_and_come_back() {
+        let sessions = Arc::new(Sessions::default());
+        let a = sessions.reserve(2).expect("first");
+        let b = sessions.reserve(2).expect("second");
+        assert!(sessions.reserve(2).is_none(), "both slots are taken");
+        drop(a);
+        let c = sessions
+            .reserve(2)
+            .expect("a dropped reservation frees its slot");
+        drop((b, c));
+        assert!(sessions.reserve(1).is_some());
+    }
 
     #[test]
     fn session_ids_name_the_transport_and_are_unique() {

@@ -1,30 +1,36 @@
 //! Plugin-side glue between the author traits and the ABI, used by
 //! [`crate::export_plugin!`]. Not meant to be called by hand.
+//!
+//! Every object handed to the host wraps the author's value in a
+//! [`GuardedDrop`], so a panicking `Drop` cannot reach abi_stable's drop
+//! shim (which would end the host's process).
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use abi_stable::{
     prefix_type::PrefixTypeTrait,
     sabi_trait::TD_Opaque,
-    std_types::{RResult, RStr, RString},
+    std_types::{RResult, RSlice, RStr, RString},
 };
 
 use crate::{
     abi::{
-        EventSinkMut, FrameSinkMut, HostServicesBox, MediaStreamBox, MediaStreamFfi,
-        MediaStreamFfi_TO, PluginRoot, PluginRoot_Ref, PolicyBox, PolicyFfi, PolicyFfi_TO,
-        ResponderBox, ResponderFfi, ResponderFfi_TO, SttBox, SttFfi, SttFfi_TO, TransportBox,
-        TransportFfi, TransportFfi_TO, TtsBox, TtsFfi, TtsFfi_TO,
+        AnswerSinkMut, EventSinkMut, FrameSinkMut, HostServicesBox, HypothesisSinkBox,
+        MediaStreamBox, MediaStreamFfi, MediaStreamFfi_TO, PluginRoot, PluginRoot_Ref, PolicyBox,
+        PolicyFfi, PolicyFfi_TO, ResponderBox, ResponderFfi, ResponderFfi_TO, SttBox, SttFfi,
+        SttFfi_TO, SttSessionBox, SttSessionFfi, SttSessionFfi_TO, TransportBox, TransportFfi,
+        TransportFfi_TO, TtsBox, TtsFfi, TtsFfi_TO,
     },
-    author::{AudioOut, Context, Events, Frames, Host},
+    author::{AnswerOut, AudioOut, Buffered, Context, Events, Frames, Host, Partials},
     bridge,
-    guard::guard,
+    guard::{guard, guard_or, GuardedDrop},
     types::{
-        Answer, CallDecision, CallRequest, ErrorKind, HttpOutcome, HttpRequest, HttpResponse,
+        CallDecision, CallRequest, ErrorKind, HttpOutcome, HttpRequest, HttpResponse,
         InstanceConfig, KindSet, OutboundAction, PluginError, PluginInfo, StreamOpen, SttInfo,
-        SttRequest, Transcript, TransportInfo, TtsInfo, TtsRequest, Turn, Verdict, WsFrame,
+        SttSessionOpen, Transcript, TransportInfo, TtsInfo, TtsRequest, Turn, Verdict, WsFrame,
     },
-    MediaStream, Policy, Responder, Stt, Transport, Tts, API_VERSION, INTERFACE_VERSION,
+    MediaStream, Policy, Responder, StreamingStt, Stt, SttSession, Transport, Tts, API_VERSION,
+    INTERFACE_VERSION,
 };
 
 /// Compile-time facts about a plugin library, filled in by the macro.
@@ -52,6 +58,13 @@ extern "C" fn plugin_info<M: PluginMeta>() -> PluginInfo {
         panic_unwind: M::PANIC_UNWIND,
         extensions_json: RString::new(),
     }
+}
+
+extern "C" fn init(host: HostServicesBox) -> RResult<(), PluginError> {
+    guard("init", || {
+        bridge::install(&host);
+        Ok(())
+    })
 }
 
 fn context(cfg: InstanceConfig, host: &HostServicesBox) -> Context {
@@ -97,6 +110,10 @@ extern "C" fn no_call_ext(op: RStr<'_>, _: RStr<'_>) -> RResult<RString, PluginE
         "library extension operation `{op}` is not supported"
     )))
 }
+#[cfg(feature = "rehearse-next-minor")]
+extern "C" fn rehearsal_probe() -> u32 {
+    21
+}
 
 /// Assembles the root module; the macro calls one method per kind.
 pub struct RootBuilder<M> {
@@ -116,12 +133,15 @@ impl<M: PluginMeta> RootBuilder<M> {
         Self {
             root: PluginRoot {
                 info: plugin_info::<M>,
+                init,
                 new_transport: no_transport,
                 new_stt: no_stt,
                 new_policy: no_policy,
                 new_tts: no_tts,
                 new_responder: no_responder,
                 call_ext: no_call_ext,
+                #[cfg(feature = "rehearse-next-minor")]
+                rehearsal_probe,
             },
             _meta: PhantomData,
         }
@@ -133,9 +153,15 @@ impl<M: PluginMeta> RootBuilder<M> {
         self
     }
 
-    /// Provides an STT engine.
+    /// Provides a whole-utterance STT engine.
     pub fn stt<T: Stt>(mut self) -> Self {
         self.root.new_stt = new_stt::<T>;
+        self
+    }
+
+    /// Provides a streaming STT engine.
+    pub fn streaming_stt<T: StreamingStt>(mut self) -> Self {
+        self.root.new_stt = new_streaming_stt::<T>;
         self
     }
 
@@ -163,15 +189,27 @@ impl<M: PluginMeta> RootBuilder<M> {
     }
 }
 
+/// Runs a constructor inside the guard. A host that never called the root
+/// module's `init` (an older test harness) still gets the log bridge.
+fn construct<T>(
+    what: &str,
+    host: &HostServicesBox,
+    f: impl FnOnce() -> Result<T, PluginError>,
+) -> RResult<T, PluginError> {
+    guard(what, || {
+        bridge::install(host);
+        f()
+    })
+}
+
 extern "C" fn new_transport<T: Transport>(
     cfg: InstanceConfig,
     host: HostServicesBox,
 ) -> RResult<TransportBox, PluginError> {
-    bridge::install(&host);
-    guard("transport constructor", || {
+    construct("transport constructor", &host, || {
         let inner = T::new(context(cfg, &host))?;
         Ok(TransportFfi_TO::from_value(
-            TransportAdapter(inner),
+            TransportAdapter(GuardedDrop::new(inner)),
             TD_Opaque,
         ))
     })
@@ -181,10 +219,25 @@ extern "C" fn new_stt<T: Stt>(
     cfg: InstanceConfig,
     host: HostServicesBox,
 ) -> RResult<SttBox, PluginError> {
-    bridge::install(&host);
-    guard("stt constructor", || {
+    construct("stt constructor", &host, || {
         let inner = T::new(context(cfg, &host))?;
-        Ok(SttFfi_TO::from_value(SttAdapter(inner), TD_Opaque))
+        Ok(SttFfi_TO::from_value(
+            SttAdapter(GuardedDrop::new(Arc::new(inner))),
+            TD_Opaque,
+        ))
+    })
+}
+
+extern "C" fn new_streaming_stt<T: StreamingStt>(
+    cfg: InstanceConfig,
+    host: HostServicesBox,
+) -> RResult<SttBox, PluginError> {
+    construct("stt constructor", &host, || {
+        let inner = T::new(context(cfg, &host))?;
+        Ok(SttFfi_TO::from_value(
+            StreamingSttAdapter(GuardedDrop::new(inner)),
+            TD_Opaque,
+        ))
     })
 }
 
@@ -192,10 +245,12 @@ extern "C" fn new_policy<T: Policy>(
     cfg: InstanceConfig,
     host: HostServicesBox,
 ) -> RResult<PolicyBox, PluginError> {
-    bridge::install(&host);
-    guard("policy constructor", || {
+    construct("policy constructor", &host, || {
         let inner = T::new(context(cfg, &host))?;
-        Ok(PolicyFfi_TO::from_value(PolicyAdapter(inner), TD_Opaque))
+        Ok(PolicyFfi_TO::from_value(
+            PolicyAdapter(GuardedDrop::new(inner)),
+            TD_Opaque,
+        ))
     })
 }
 
@@ -203,10 +258,12 @@ extern "C" fn new_tts<T: Tts>(
     cfg: InstanceConfig,
     host: HostServicesBox,
 ) -> RResult<TtsBox, PluginError> {
-    bridge::install(&host);
-    guard("tts constructor", || {
+    construct("tts constructor", &host, || {
         let inner = T::new(context(cfg, &host))?;
-        Ok(TtsFfi_TO::from_value(TtsAdapter(inner), TD_Opaque))
+        Ok(TtsFfi_TO::from_value(
+            TtsAdapter(GuardedDrop::new(inner)),
+            TD_Opaque,
+        ))
     })
 }
 
@@ -214,17 +271,26 @@ extern "C" fn new_responder<T: Responder>(
     cfg: InstanceConfig,
     host: HostServicesBox,
 ) -> RResult<ResponderBox, PluginError> {
-    bridge::install(&host);
-    guard("responder constructor", || {
+    construct("responder constructor", &host, || {
         let inner = T::new(context(cfg, &host))?;
         Ok(ResponderFfi_TO::from_value(
-            ResponderAdapter(inner),
+            ResponderAdapter(GuardedDrop::new(inner)),
             TD_Opaque,
         ))
     })
 }
 
-struct TransportAdapter<T>(T);
+fn ext(
+    f: impl FnOnce(&str, &str) -> Result<String, PluginError>,
+    op: RStr<'_>,
+    payload: RStr<'_>,
+) -> RResult<RString, PluginError> {
+    guard("call_ext", || {
+        f(op.as_str(), payload.as_str()).map(RString::from)
+    })
+}
+
+struct TransportAdapter<T>(GuardedDrop<T>);
 
 impl<T: Transport> TransportFfi for TransportAdapter<T> {
     fn describe(&self) -> RResult<TransportInfo, PluginError> {
@@ -247,22 +313,18 @@ impl<T: Transport> TransportFfi for TransportAdapter<T> {
         guard("open_stream", || {
             let stream = self.0.open_stream(open)?;
             Ok(MediaStreamFfi_TO::from_value(
-                StreamAdapter(stream),
+                StreamAdapter(GuardedDrop::new(stream)),
                 TD_Opaque,
             ))
         })
     }
 
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard("call_ext", || {
-            self.0
-                .call_ext(op.as_str(), payload.as_str())
-                .map(RString::from)
-        })
+        ext(|o, p| self.0.call_ext(o, p), op, payload)
     }
 }
 
-struct StreamAdapter<S>(S);
+struct StreamAdapter<S>(GuardedDrop<S>);
 
 impl<S: MediaStream> MediaStreamFfi for StreamAdapter<S> {
     fn on_frame(&mut self, frame: WsFrame<'_>, sink: EventSinkMut<'_>) -> RResult<(), PluginError> {
@@ -280,43 +342,91 @@ impl<S: MediaStream> MediaStreamFfi for StreamAdapter<S> {
     }
 
     fn call_ext(&mut self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard("call_ext", || {
-            self.0
-                .call_ext(op.as_str(), payload.as_str())
-                .map(RString::from)
-        })
+        let inner = &mut self.0;
+        ext(|o, p| inner.call_ext(o, p), op, payload)
     }
 }
 
-struct SttAdapter<T>(T);
+struct SttAdapter<T>(GuardedDrop<Arc<T>>);
 
 impl<T: Stt> SttFfi for SttAdapter<T> {
+    fn describe(&self) -> RResult<SttInfo, PluginError> {
+        guard("describe", || {
+            let mut info = self.0.describe()?;
+            // The buffered session wants whole utterances.
+            info.streaming = false;
+            Ok(info)
+        })
+    }
+
+    fn open_session(
+        &self,
+        open: &SttSessionOpen<'_>,
+        _partials: HypothesisSinkBox,
+    ) -> RResult<SttSessionBox, PluginError> {
+        guard("open_session", || {
+            let session = Buffered::open(Arc::clone(&self.0), open)?;
+            Ok(SttSessionFfi_TO::from_value(
+                SessionAdapter(GuardedDrop::new(session)),
+                TD_Opaque,
+            ))
+        })
+    }
+
+    fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
+        ext(|o, p| self.0.call_ext(o, p), op, payload)
+    }
+}
+
+struct StreamingSttAdapter<T>(GuardedDrop<T>);
+
+impl<T: StreamingStt> SttFfi for StreamingSttAdapter<T> {
     fn describe(&self) -> RResult<SttInfo, PluginError> {
         guard("describe", || self.0.describe())
     }
 
-    fn transcribe(&self, req: &SttRequest<'_>) -> RResult<Transcript, PluginError> {
-        guard("transcribe", || self.0.transcribe(req))
-    }
-
-    fn prepare_call(&self, session_id: RStr<'_>) -> RResult<(), PluginError> {
-        guard("prepare_call", || self.0.prepare_call(session_id.as_str()))
-    }
-
-    fn end_call(&self, session_id: RStr<'_>) -> RResult<(), PluginError> {
-        guard("end_call", || self.0.end_call(session_id.as_str()))
+    fn open_session(
+        &self,
+        open: &SttSessionOpen<'_>,
+        partials: HypothesisSinkBox,
+    ) -> RResult<SttSessionBox, PluginError> {
+        guard("open_session", || {
+            let session = self.0.open_session(open, Partials::new(partials))?;
+            Ok(SttSessionFfi_TO::from_value(
+                SessionAdapter(GuardedDrop::new(session)),
+                TD_Opaque,
+            ))
+        })
     }
 
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard("call_ext", || {
-            self.0
-                .call_ext(op.as_str(), payload.as_str())
-                .map(RString::from)
-        })
+        ext(|o, p| self.0.call_ext(o, p), op, payload)
     }
 }
 
-struct PolicyAdapter<T>(T);
+struct SessionAdapter<S>(GuardedDrop<S>);
+
+impl<S: SttSession> SttSessionFfi for SessionAdapter<S> {
+    fn push(&self, utterance: u64, pcm: RSlice<'_, i16>) -> RResult<(), PluginError> {
+        guard("push", || self.0.push(utterance, pcm.as_slice()))
+    }
+
+    fn finish(&self, utterance: u64) -> RResult<Transcript, PluginError> {
+        guard("finish", || self.0.finish(utterance))
+    }
+
+    fn cancel(&self, utterance: u64) {
+        guard_or((), || self.0.cancel(utterance));
+    }
+
+    fn call_ext(&self, op: RStr<'_>, _payload: RStr<'_>) -> RResult<RString, PluginError> {
+        RResult::RErr(PluginError::unsupported(format!(
+            "session extension operation `{op}` is not supported"
+        )))
+    }
+}
+
+struct PolicyAdapter<T>(GuardedDrop<T>);
 
 impl<T: Policy> PolicyFfi for PolicyAdapter<T> {
     fn evaluate(&self, call: &CallRequest) -> RResult<Verdict, PluginError> {
@@ -324,15 +434,11 @@ impl<T: Policy> PolicyFfi for PolicyAdapter<T> {
     }
 
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard("call_ext", || {
-            self.0
-                .call_ext(op.as_str(), payload.as_str())
-                .map(RString::from)
-        })
+        ext(|o, p| self.0.call_ext(o, p), op, payload)
     }
 }
 
-struct TtsAdapter<T>(T);
+struct TtsAdapter<T>(GuardedDrop<T>);
 
 impl<T: Tts> TtsFfi for TtsAdapter<T> {
     fn describe(&self) -> RResult<TtsInfo, PluginError> {
@@ -350,26 +456,25 @@ impl<T: Tts> TtsFfi for TtsAdapter<T> {
     }
 
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard("call_ext", || {
-            self.0
-                .call_ext(op.as_str(), payload.as_str())
-                .map(RString::from)
-        })
+        ext(|o, p| self.0.call_ext(o, p), op, payload)
     }
 }
 
-struct ResponderAdapter<T>(T);
+struct ResponderAdapter<T>(GuardedDrop<T>);
 
 impl<T: Responder> ResponderFfi for ResponderAdapter<T> {
-    fn respond(&self, turn: &Turn) -> RResult<Answer, PluginError> {
-        guard("respond", || self.0.respond(turn))
+    fn respond(&self, turn: &Turn, sink: AnswerSinkMut<'_>) -> RResult<(), PluginError> {
+        guard("respond", || {
+            self.0.respond(turn, &mut AnswerOut::new(sink))
+        })
     }
 
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError> {
-        guard("call_ext", || {
-            self.0
-                .call_ext(op.as_str(), payload.as_str())
-                .map(RString::from)
-        })
+        ext(|o, p| self.0.call_ext(o, p), op, payload)
+    }
+
+    #[cfg(feature = "rehearse-next-minor")]
+    fn rehearsal_probe(&self) -> u32 {
+        21
     }
 }

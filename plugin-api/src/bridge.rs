@@ -2,14 +2,20 @@
 //!
 //! A plugin library has its own copy of `std` and of the `log` crate, so the
 //! host's logger never sees a plugin's `log::warn!` and the host's panic hook
-//! never sees a plugin's panic. The first instance created installs both
-//! bridges, pointing at that instance's host services.
+//! never sees a plugin's panic. Both bridges are installed once per library,
+//! pointing at the library-wide services the host passes to the root
+//! module's `init` (or, with a host that never calls it, at the first
+//! instance's). The host knows which instance and call it is calling on
+//! the current thread and tags the record with them.
 
 use std::sync::OnceLock;
 
 use abi_stable::std_types::RStr;
 
-use crate::{abi::HostServicesBox, types::LogLevel};
+use crate::{
+    abi::HostServicesBox,
+    types::{LogLevel, LogRecord},
+};
 
 static HOST: OnceLock<HostServicesBox> = OnceLock::new();
 
@@ -26,11 +32,13 @@ impl log::Log for HostLogger {
             let level = to_level(record.level());
             if level <= host.max_log_level() {
                 let message = record.args().to_string();
-                host.log(
+                host.log(&LogRecord {
                     level,
-                    RStr::from(record.target()),
-                    RStr::from(message.as_str()),
-                );
+                    target: RStr::from(record.target()),
+                    message: RStr::from(message.as_str()),
+                    session_id: RStr::from(""),
+                    fields_json: RStr::from(""),
+                });
             }
         }
     }
@@ -59,7 +67,7 @@ fn to_filter(level: LogLevel) -> log::LevelFilter {
     }
 }
 
-/// Installs the log and panic bridges once per library.
+/// Installs the log and panic bridges, once per library.
 pub(crate) fn install(host: &HostServicesBox) {
     if HOST.set(crate::abi::clone_host(host)).is_err() {
         return;
@@ -75,18 +83,15 @@ pub(crate) fn install(host: &HostServicesBox) {
                 .location()
                 .map(|l| format!(" at {}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            let detail = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let detail = crate::guard::panic_text(info.payload());
             let message = format!("Plugin panicked{location}: {detail}");
-            host.log(
-                LogLevel::ERROR,
-                RStr::from("panic"),
-                RStr::from(message.as_str()),
-            );
+            host.log(&LogRecord {
+                level: LogLevel::ERROR,
+                target: RStr::from("panic"),
+                message: RStr::from(message.as_str()),
+                session_id: RStr::from(""),
+                fields_json: RStr::from(""),
+            });
         }
     }));
 }

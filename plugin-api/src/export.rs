@@ -9,7 +9,8 @@
 /// voicegate_plugin_api::export_plugin!(stt = MyEngine, policy = MyRules);
 /// ```
 ///
-/// Kinds: `transport` ([`crate::Transport`]), `stt` ([`crate::Stt`]),
+/// Kinds: `transport` ([`crate::Transport`]), `stt` ([`crate::Stt`], a
+/// whole-utterance engine) or `streaming_stt` ([`crate::StreamingStt`]),
 /// `policy` ([`crate::Policy`]), `tts` ([`crate::Tts`]), `responder`
 /// ([`crate::Responder`]). The plugin's name is its library's crate name
 /// (`[lib] name` in Cargo.toml), which is also the file name the host looks
@@ -69,6 +70,9 @@ macro_rules! __voicegate_kind {
     (stt) => {
         $crate::PluginKind::STT
     };
+    (streaming_stt) => {
+        $crate::PluginKind::STT
+    };
     (policy) => {
         $crate::PluginKind::POLICY
     };
@@ -82,7 +86,7 @@ macro_rules! __voicegate_kind {
         compile_error!(concat!(
             "unknown voicegate plugin kind `",
             stringify!($other),
-            "`; expected transport, stt, policy, tts or responder"
+            "`; expected transport, stt, streaming_stt, policy, tts or responder"
         ))
     };
 }

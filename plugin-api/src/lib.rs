@@ -7,10 +7,10 @@
 //! | kind | trait | what it does |
 //! |---|---|---|
 //! | `transport` | [`Transport`] + [`MediaStream`] | carrier webhooks and media frames ↔ normalized calls, events and audio |
-//! | `stt` | [`Stt`] | PCM in, transcript out |
+//! | `stt` | [`Stt`] (whole utterances) or [`StreamingStt`] (sessions with interim results) | PCM in, transcripts out |
 //! | `policy` | [`Policy`] | a call request in, a verdict out |
 //! | `tts` | [`Tts`] | text in, PCM chunks out |
-//! | `responder` | [`Responder`] | a caller's turn in, an answer out |
+//! | `responder` | [`Responder`] | a caller's turn in, an answer streamed out |
 //!
 //! The crate has two layers. [`abi`] is the `StableAbi` contract the host
 //! checks when it loads a library (interface generation
@@ -24,7 +24,9 @@
 //! `.into()`.
 //!
 //! See `docs/plugin-authors.md` for a walk-through and
-//! `docs/plugin-api-versioning.md` for the compatibility rules.
+//! `docs/plugin-api-versioning.md` for the compatibility rules: this is
+//! generation 2 (root module `voicegate_plugin_v2`); plugins built against
+//! generation 1 (`voicegate-plugin-api` 1.x) keep loading in the same host.
 
 #![warn(missing_docs)]
 
@@ -42,7 +44,8 @@ pub mod types;
 pub use abi_stable;
 pub use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec};
 pub use author::{
-    AudioOut, Context, Events, Frames, Host, MediaStream, Policy, Responder, Stt, Transport, Tts,
+    AnswerOut, AudioOut, Cancel, Context, Events, Frames, Host, MediaStream, Partials, Policy,
+    Responder, StreamingStt, Stt, SttSession, Transport, Tts,
 };
 pub use types::*;
 /// The shared G.711 / L16 codec, linked statically into each plugin.
@@ -50,7 +53,7 @@ pub use voicegate_codec as codec;
 
 /// The interface generation this crate speaks. Layout-changing versions of
 /// the contract get a new generation (see docs/plugin-api-versioning.md).
-pub const INTERFACE_VERSION: u32 = 1;
+pub const INTERFACE_VERSION: u32 = 2;
 
 /// The version of this crate, recorded in every plugin's [`PluginInfo`].
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");

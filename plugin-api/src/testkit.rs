@@ -1,5 +1,6 @@
 //! Helpers to unit-test a plugin without the host: an in-memory host,
-//! contexts from JSON, and sinks that record what a stream produced.
+//! contexts from JSON, and sinks that record what a stream, a TTS, a
+//! responder or an STT session produced.
 
 use std::{
     collections::HashMap,
@@ -14,11 +15,12 @@ use abi_stable::{
 
 use crate::{
     abi::{
-        AudioSinkFfi, AudioSinkFfi_TO, EventSinkFfi, EventSinkFfi_TO, FrameSinkFfi,
-        FrameSinkFfi_TO, HostServicesFfi, HostServicesFfi_TO,
+        AnswerSinkFfi, AnswerSinkFfi_TO, AudioSinkFfi, AudioSinkFfi_TO, EventSinkFfi,
+        EventSinkFfi_TO, FrameSinkFfi, FrameSinkFfi_TO, HostServicesFfi, HostServicesFfi_TO,
+        HypothesisSinkFfi, HypothesisSinkFfi_TO,
     },
-    author::{AudioOut, Context, Events, Frames, Host},
-    types::{LogLevel, PluginError, StreamEvent, WsFrame},
+    author::{AnswerOut, AudioOut, Context, Events, Frames, Host, Partials},
+    types::{Action, Hypothesis, LogLevel, LogRecord, PluginError, StreamEvent, WsFrame},
 };
 
 /// An in-memory host: a real sliding-window counter, the system clock, and
@@ -60,8 +62,11 @@ impl HostServicesFfi for TestHost {
         LogLevel::DEBUG
     }
 
-    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
-        eprintln!("[test host] {level:?} {target}: {message}");
+    fn log(&self, record: &LogRecord<'_>) {
+        eprintln!(
+            "[test host] {:?} {} {}: {}",
+            record.level, record.target, record.session_id, record.message
+        );
     }
 
     fn counter_hit(&self, key: RStr<'_>, window_ms: u64) -> RResult<u64, PluginError> {
@@ -160,6 +165,89 @@ impl AudioSinkFfi for Recorded {
         self.audio.extend_from_slice(pcm.as_slice());
         self.audio_calls.push((0, 0, pcm.len()));
         true
+    }
+}
+
+/// Everything a responder wrote into one answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecordedAnswer {
+    /// Each text delta, in order.
+    pub deltas: Vec<String>,
+    /// Actions, in order.
+    pub actions: Vec<Action>,
+    /// `degraded` notes: kind name and message.
+    pub degraded: Vec<(String, String)>,
+    /// After this many deltas the sink answers `false` (as when the caller
+    /// barges in); `None` never stops.
+    pub stop_after: Option<usize>,
+}
+
+impl RecordedAnswer {
+    /// The whole text.
+    pub fn text(&self) -> String {
+        self.deltas.concat()
+    }
+
+    fn wants_more(&self) -> bool {
+        self.stop_after.is_none_or(|n| self.deltas.len() < n)
+    }
+
+    /// Runs `f` with an [`AnswerOut`] that records into `self`.
+    pub fn answer<R>(&mut self, f: impl FnOnce(&mut AnswerOut<'_>) -> R) -> R {
+        let sink = AnswerSinkFfi_TO::from_ptr(abi_stable::sabi_types::RMut::new(self), TD_Opaque);
+        f(&mut AnswerOut::new(sink))
+    }
+}
+
+impl AnswerSinkFfi for RecordedAnswer {
+    fn text(&mut self, delta: RStr<'_>) -> bool {
+        if !self.wants_more() {
+            return false;
+        }
+        self.deltas.push(delta.to_string());
+        true
+    }
+
+    fn action(&mut self, action: &Action) -> bool {
+        self.actions.push(action.clone());
+        self.wants_more()
+    }
+
+    fn degraded(&mut self, kind: RStr<'_>, message: RStr<'_>) {
+        self.degraded.push((kind.to_string(), message.to_string()));
+    }
+
+    fn is_stopped(&self) -> bool {
+        !self.wants_more()
+    }
+}
+
+/// Interim hypotheses an STT session sent: `(utterance, text, stable)`.
+#[derive(Debug, Default)]
+pub struct RecordedPartials(Mutex<Vec<(u64, String, String)>>);
+
+impl RecordedPartials {
+    /// A [`Partials`] handle that records here.
+    pub fn partials(self: &std::sync::Arc<Self>) -> Partials {
+        Partials::new(HypothesisSinkFfi_TO::from_ptr(
+            RArc::new(PartialsTap(self.clone())),
+            TD_Opaque,
+        ))
+    }
+
+    /// What was sent so far.
+    pub fn taken(&self) -> Vec<(u64, String, String)> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+struct PartialsTap(std::sync::Arc<RecordedPartials>);
+
+impl HypothesisSinkFfi for PartialsTap {
+    fn partial(&self, h: &Hypothesis<'_>) {
+        if let Ok(mut v) = self.0 .0.lock() {
+            v.push((h.utterance, h.text.to_string(), h.stable.to_string()));
+        }
     }
 }
 

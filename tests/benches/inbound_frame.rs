@@ -38,6 +38,7 @@ fn started_stream() -> TwilioStream {
         body: RSlice::from_slice(&[]),
         remote_addr: RStr::from("127.0.0.1:1"),
         public_url: RStr::from("https://voice.example.com"),
+        peer_trusted: false,
     };
     let mut stream = twilio
         .open_stream(&StreamOpen {

@@ -48,6 +48,39 @@ pub fn build(panic_abort: bool) -> PathBuf {
     dir
 }
 
+static NEXT_BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Builds tests/fixtures-next (plugin-api as a 2.1 would be: a responder
+/// library and a host program) into the fixtures' target directory and
+/// returns the directory holding them.
+pub fn build_next_minor() -> PathBuf {
+    let mut built = NEXT_BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(dir) = built.as_ref() {
+        return dir.clone();
+    }
+    let root = crate::workspace_root();
+    let fixtures = root.join("tests/fixtures-next");
+    let lock = fixtures.join("Cargo.lock");
+    if !lock.exists() {
+        let _ = std::fs::copy(root.join("Cargo.lock"), &lock);
+    }
+    let target = root.join("target").join("fixtures");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .arg("build")
+        .arg("--release")
+        .arg("--manifest-path")
+        .arg(fixtures.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .status()
+        .expect("run cargo for tests/fixtures-next");
+    assert!(status.success(), "building tests/fixtures-next failed");
+    let dir = target.join("release");
+    *built = Some(dir.clone());
+    dir
+}
+
 /// Copies `lib<name>.so` from `from` into `to`.
 pub fn install(from: &Path, name: &str, to: &Path) -> PathBuf {
     let file = format!("lib{name}.so");

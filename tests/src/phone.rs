@@ -44,7 +44,29 @@ pub struct Call {
     pub speech_started: Option<Instant>,
 }
 
+impl Heard {
+    /// Whether it is a media frame.
+    pub fn is_media(&self) -> bool {
+        matches!(self, Heard::Media(_))
+    }
+}
+
 impl Call {
+    /// True once a reply that began after `heard[from]` has played: its
+    /// final mark was echoed and nothing more came for 200 ms of call time.
+    pub fn reply_played(&self, from: usize) -> bool {
+        let new = &self.heard[from..];
+        let Some(last_media) = new.iter().rposition(|(_, _, h)| h.is_media()) else {
+            return false;
+        };
+        let last_mark = new[last_media..].iter().find_map(|(_, _, h)| match h {
+            Heard::Mark(name) => Some(name),
+            _ => None,
+        });
+        let quiet = self.frames_sent.saturating_sub(new[last_media].0) >= 10;
+        quiet && last_mark.is_some_and(|m| self.marks_echoed.contains(m))
+    }
+
     /// Media frames received.
     pub fn media(&self) -> impl Iterator<Item = &[u8]> {
         self.heard.iter().filter_map(|(_, _, h)| match h {
@@ -118,6 +140,31 @@ fn parse(msg: Message) -> Option<Heard> {
 }
 
 impl Stream {
+    /// Asks `speech` and listens until the reply has played; returns the
+    /// reply's μ-law audio.
+    pub async fn ask(&mut self, call: &mut Call, speech: &[i16]) -> Vec<u8> {
+        let from = call.heard.len();
+        let played = self
+            .converse(call, speech, Duration::from_secs(45), |c| {
+                c.reply_played(from)
+            })
+            .await;
+        assert!(
+            played,
+            "no complete reply within 45 s; heard {} messages",
+            call.heard.len() - from
+        );
+        call.heard[from..]
+            .iter()
+            .filter_map(|(_, _, h)| match h {
+                Heard::Media(m) => Some(m.as_slice()),
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .collect()
+    }
+
     /// Sends `speech` (8 kHz PCM) in real time and then silence, for at most
     /// `max`, while listening; `done` is asked after every message and
     /// frame and ends the exchange when it returns true. Returns whether

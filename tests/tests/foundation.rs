@@ -139,10 +139,10 @@ plugin = "hello"
         "libnowhere.so does not exist",
         // not a voicegate plugin
         "libnot_a_plugin.so is not a voicegate plugin",
-        // interface version, expected vs found, in one line
-        "was built against voicegate-plugin-api 2.0.0 (interface v2), this host expects interface v1",
+        // an unknown generation, found vs what the host loads, in one line
+        "libmisfit_version.so speaks plugin interface `voicegate_plugin_v3`; this host loads `voicegate_plugin_v2` (voicegate-plugin-api 2.0.0) or `voicegate_plugin_v1` (voicegate-plugin-api 1.0.0)",
         // layout mismatch, summarised
-        "libmisfit_layout.so: the plugin's types do not match this host's",
+        "libmisfit_layout.so: the plugin's types do not match this host's interface v2",
         // constructor error and panic
         "transport `fails` (plugin hello)",
         "constructor asked to fail",
@@ -254,7 +254,7 @@ fn the_default_config_checks_and_lists_its_plugins() {
     assert!(out.success, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("twilio 0.1.0 (plugin-api 1.0.0, interface v1, kinds: transport)"),
+            .contains("twilio 0.1.0 (plugin-api 2.0.0, interface v2, kinds: transport)"),
         "{}",
         out.stdout
     );

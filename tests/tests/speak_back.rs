@@ -42,50 +42,6 @@ async fn stats(host: &Host, session: &str) -> Value {
     host.admin_json(&format!("/api/calls/{session}")).await["stats"].clone()
 }
 
-fn is_media(h: &Heard) -> bool {
-    matches!(h, Heard::Media(_))
-}
-
-/// True once a reply that began after `heard[from]` has played: its final
-/// mark was echoed and nothing more came for 200 ms of call time.
-fn reply_played(call: &Call, from: usize) -> bool {
-    let new = &call.heard[from..];
-    let Some(last_media) = new.iter().rposition(|(_, _, h)| is_media(h)) else {
-        return false;
-    };
-    let last_mark = new[last_media..].iter().find_map(|(_, _, h)| match h {
-        Heard::Mark(name) => Some(name),
-        _ => None,
-    });
-    let quiet = call.frames_sent.saturating_sub(new[last_media].0) >= 10;
-    quiet && last_mark.is_some_and(|m| call.marks_echoed.contains(m))
-}
-
-/// Asks `speech` and listens until the reply has played; returns the
-/// reply's μ-law audio.
-async fn ask(stream: &mut Stream, call: &mut Call, speech: &[i16]) -> Vec<u8> {
-    let from = call.heard.len();
-    let played = stream
-        .converse(call, speech, Duration::from_secs(45), |c| {
-            reply_played(c, from)
-        })
-        .await;
-    assert!(
-        played,
-        "no complete reply within 45 s; heard {} messages",
-        call.heard.len() - from
-    );
-    call.heard[from..]
-        .iter()
-        .filter_map(|(_, _, h)| match h {
-            Heard::Media(m) => Some(m.as_slice()),
-            _ => None,
-        })
-        .flatten()
-        .copied()
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_caller_hears_the_answer_paced_in_frames_with_marks() {
     voicegate_e2e::model_path();
@@ -96,7 +52,7 @@ async fn the_caller_hears_the_answer_paced_in_frames_with_marks() {
     let (mut stream, session) = start_call(&host, 1).await;
 
     let mut call = Call::default();
-    let reply = ask(&mut stream, &mut call, &speech).await;
+    let reply = stream.ask(&mut call, &speech).await;
 
     let answer = events
         .wait_for("voice.assistant.text", Duration::from_secs(5), |e| {
@@ -122,7 +78,7 @@ async fn the_caller_hears_the_answer_paced_in_frames_with_marks() {
     let times: Vec<_> = call
         .heard
         .iter()
-        .filter(|(_, _, h)| is_media(h))
+        .filter(|(_, _, h)| h.is_media())
         .map(|(_, t, _)| *t)
         .collect();
     let spread = times[times.len() - 1] - times[0];
@@ -223,7 +179,7 @@ async fn the_caller_interrupts_and_the_agent_remembers_only_what_was_heard() {
     assert!(
         !call.heard[clear..]
             .iter()
-            .any(|(at, _, h)| is_media(h) && *at < speech_end),
+            .any(|(at, _, h)| h.is_media() && *at < speech_end),
         "audio kept coming after the clear"
     );
 
@@ -247,7 +203,7 @@ async fn the_caller_interrupts_and_the_agent_remembers_only_what_was_heard() {
         .converse(&mut call, &[], Duration::from_secs(45), |c| {
             c.heard[clear..]
                 .iter()
-                .filter(|(_, _, h)| is_media(h))
+                .filter(|(_, _, h)| h.is_media())
                 .count()
                 >= 10
         })
@@ -317,7 +273,7 @@ async fn a_short_sound_over_the_answer_does_not_interrupt_it() {
     let from = call.heard.len();
     let played = stream
         .converse(&mut call, &mm, Duration::from_secs(30), |c| {
-            reply_played(c, 0)
+            c.reply_played(0)
         })
         .await;
     assert!(played, "the answer did not play to its end");
@@ -367,7 +323,7 @@ async fn a_slow_or_failing_agent_is_answered_with_the_apology_and_the_call_goes_
     .enumerate()
     {
         let speech = audio::speak(question, "en-us", 150, 8000, 300, 0);
-        let reply = ask(&mut stream, &mut call, &speech).await;
+        let reply = stream.ask(&mut call, &speech).await;
         let rms = audio::mulaw_rms(&reply);
         assert!(rms > 300.0, "reply {i} is near silent (RMS {rms:.0})");
         let texts: Vec<String> = events

@@ -1,7 +1,7 @@
 //! A call's conversation memory: what the caller said and what the caller
 //! actually heard of the agent, which is what the responder is given.
 
-use voicegate_plugin_api::{Message, Role};
+use crate::model::{Message, Role};
 
 /// Lines kept; the oldest go first (a responder gets the recent context,
 /// and a long call must not grow without bound).
@@ -23,12 +23,12 @@ pub struct Conversation {
 impl Conversation {
     /// The caller said `text`.
     pub fn caller(&mut self, text: &str) {
-        self.push(None, Role::CALLER, text);
+        self.push(None, Role::Caller, text);
     }
 
     /// The agent said `text`, spoken as `reply` when there is one.
     pub fn assistant(&mut self, text: &str, reply: Option<u64>) {
-        self.push(reply, Role::ASSISTANT, text);
+        self.push(reply, Role::Assistant, text);
     }
 
     fn push(&mut self, reply: Option<u64>, role: Role, text: &str) {
@@ -77,8 +77,8 @@ mod tests {
         c.heard(2, "");
         let m = c.messages();
         assert_eq!(m.len(), 2);
-        assert_eq!(m[0].role, Role::CALLER);
-        assert_eq!(m[1].role, Role::ASSISTANT);
+        assert_eq!(m[0].role, Role::Caller);
+        assert_eq!(m[1].role, Role::Assistant);
         assert_eq!(m[1].text.as_str(), "Hi there. How can");
     }
 

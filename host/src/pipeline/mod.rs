@@ -3,6 +3,7 @@
 //! pool, answered by the responder, spoken back through the TTS; results
 //! come back as events.
 
+mod answer;
 mod conversation;
 mod stt_pool;
 
@@ -12,9 +13,9 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use voicegate_plugin_api::{KeyValue, OutboundAction, RVec, TransportInfo, Turn};
 
-pub use stt_pool::{QueueFull, SttDone, SttPool};
+pub use answer::{Answer, Answered};
+pub use stt_pool::{QueueFull, SttDone, SttPool, SttSlot};
 
 use crate::{
     events::{kinds, Event, EventBus},
@@ -23,7 +24,8 @@ use crate::{
         turn::{TurnConfig, TurnDetector, TurnEvent, Utterance},
         vad::VadConfig,
     },
-    plugins::{CallError, Responder, Tts},
+    model::{Action, Outbound, Pair, TransportInfo, Turn},
+    plugins::{Responder, Tts},
     sessions::{Session, StreamStats},
     speech::{Note, PlayoutSettings, Speaker, SynthMsg},
 };
@@ -47,21 +49,10 @@ pub enum PipelineOutput {
     Answer(Answered),
 }
 
-/// A responder's answer to one turn.
-#[derive(Debug)]
-pub struct Answered {
-    /// The answer.
-    pub result: Result<voicegate_plugin_api::Answer, CallError>,
-    /// When the caller stopped speaking the turn.
-    pub speech_end: Instant,
-    /// The barge-in epoch the turn was asked in: an answer from an earlier
-    /// epoch was overtaken by the caller speaking again and is not spoken.
-    pub epoch: u64,
-}
-
 /// A transcription started before the end of the turn was certain.
 #[derive(Debug)]
 struct Speculation {
+    /// Its utterance number in the call's STT session.
     id: u64,
     /// The speech it covers ends here (stream time); the final utterance
     /// must end at the same place for the transcript to be the final one.
@@ -150,6 +141,7 @@ impl Pipeline {
         CallPipeline {
             session_id: session.id.clone(),
             stt: self.stt.clone(),
+            slot: session.stt.clone(),
             responder: self.responder.clone(),
             events: events.clone(),
             speaker,
@@ -166,40 +158,25 @@ impl Pipeline {
             burst_over_reply: false,
             hangup_after: None,
             speculation: None,
-            speculation_seq: 0,
-            context: session.call.custom_params.iter().cloned().collect(),
-            from: session.call.from.to_string(),
-            to: session.call.to.to_string(),
-            call_id: session.call.call_id.to_string(),
+            utterances: 0,
+            turns: 0,
+            live_epoch: Arc::default(),
+            context: session.call.custom_params.clone(),
+            from: session.call.from.clone(),
+            to: session.call.to.clone(),
+            call_id: session.call.call_id.clone(),
             transport: session.transport.id.instance.clone(),
             silence: Vec::new(),
         }
     }
 
-    /// Warms the STT for a call the webhook just accepted.
-    pub fn prepare_call(&self, session_id: &str) {
-        if let Some(pool) = &self.stt {
-            let stt = pool.stt().clone();
-            let id = session_id.to_owned();
-            tokio::task::spawn_blocking(move || {
-                if let Err(error) = stt.prepare_call(&id) {
-                    tracing::warn!(session_id = %id, %error, "STT could not prepare for the call.");
-                }
-            });
-        }
-    }
-
-    /// Frees what the STT kept for a call.
-    pub fn end_call(&self, session_id: &str) {
-        if let Some(pool) = &self.stt {
-            let stt = pool.stt().clone();
-            let id = session_id.to_owned();
-            tokio::task::spawn_blocking(move || {
-                if let Err(error) = stt.end_call(&id) {
-                    tracing::debug!(session_id = %id, %error, "STT end_call failed.");
-                }
-            });
-        }
+    /// The STT session slot for a call just accepted, opening in the
+    /// background; `None` without an STT.
+    pub fn stt_slot(&self, session_id: &str, events: &EventBus) -> Option<Arc<SttSlot>> {
+        let pool = self.stt.as_ref()?;
+        let slot = SttSlot::new(pool.stt().clone(), session_id, events.clone());
+        slot.prepare();
+        Some(slot)
     }
 
     /// Numbers for the admin API.
@@ -215,6 +192,8 @@ impl Pipeline {
 pub struct CallPipeline {
     session_id: String,
     stt: Option<SttPool>,
+    /// The call's STT session (`None` without an STT).
+    slot: Option<Arc<SttSlot>>,
     responder: Option<Arc<Responder>>,
     events: EventBus,
     /// `None` without a TTS or when the transport cannot play audio.
@@ -241,8 +220,14 @@ pub struct CallPipeline {
     /// The responder asked to hang up once this reply has played.
     hangup_after: Option<u64>,
     speculation: Option<Speculation>,
-    speculation_seq: u64,
-    context: Vec<KeyValue>,
+    /// Utterance numbers handed to the STT session so far.
+    utterances: u64,
+    /// Turns handed to the responder so far.
+    turns: u64,
+    /// The current barge-in epoch, shared with answers being written: one
+    /// asked in an older epoch is told to stop.
+    live_epoch: Arc<std::sync::atomic::AtomicU64>,
+    context: Vec<Pair>,
     from: String,
     to: String,
     call_id: String,
@@ -313,6 +298,8 @@ impl CallPipeline {
                 TurnEvent::BargeIn { .. } => {
                     self.burst_over_reply = false;
                     self.epoch += 1;
+                    // An answer still being written for the old turn stops.
+                    self.live_epoch.store(self.epoch, Ordering::Relaxed);
                     if let Some(speaker) = &mut self.speaker {
                         if speaker.barge_in(Instant::now()) {
                             stats.barge_ins.fetch_add(1, Ordering::Relaxed);
@@ -325,7 +312,7 @@ impl CallPipeline {
                 }
                 TurnEvent::Utterance(u) => {
                     if std::mem::take(&mut self.burst_over_reply) {
-                        self.speculation = None;
+                        self.drop_speculation();
                         stats.backchannels.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(session_id = %self.session_id, "Short speech over a reply taken as a backchannel; not a turn.");
                         continue;
@@ -352,7 +339,7 @@ impl CallPipeline {
 
     /// Starts transcribing the utterance so far while the hangover runs.
     fn speculate(&mut self, u: &Utterance, rate: u32, results: &mpsc::Sender<PipelineOutput>) {
-        let Some(pool) = self.stt.clone() else {
+        let (Some(pool), Some(slot)) = (self.stt.clone(), self.slot.clone()) else {
             return;
         };
         // Checked before the utterance is resampled: under load that work
@@ -360,16 +347,18 @@ impl CallPipeline {
         if !pool.is_idle() {
             metrics::counter!("voicegate_stt_speculative_total", "outcome" => "skipped_busy")
                 .increment(1);
-            self.speculation = None;
+            self.drop_speculation();
             return;
         }
         let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
             return;
         };
-        self.speculation_seq += 1;
-        let id = self.speculation_seq;
+        self.drop_speculation();
+        self.utterances += 1;
+        let id = self.utterances;
         let submitted = pool.submit_if_idle(
-            &self.session_id,
+            &slot,
+            id,
             pcm,
             Self::speech_end(u),
             results.clone(),
@@ -408,8 +397,8 @@ impl CallPipeline {
                 return;
             }
         }
-        self.speculation = None;
-        let Some(pool) = self.stt.clone() else {
+        self.drop_speculation();
+        let (Some(pool), Some(slot)) = (self.stt.clone(), self.slot.clone()) else {
             return;
         };
         let speech_end = Self::speech_end(u);
@@ -417,8 +406,10 @@ impl CallPipeline {
         let Some(pcm) = self.resample_for_stt(u.trimmed(UTTERANCE_TAIL_MS), rate) else {
             return;
         };
+        self.utterances += 1;
         if let Err(full) = pool.submit(
-            &self.session_id,
+            &slot,
+            self.utterances,
             pcm,
             speech_end,
             results.clone(),
@@ -434,6 +425,19 @@ impl CallPipeline {
                     )
                     .with("stage", "stt"),
             );
+        }
+    }
+
+    /// Forgets the speculation in flight, if any, and tells the STT session
+    /// to stop working on it (the caller spoke again, or the turn was not
+    /// one).
+    fn drop_speculation(&mut self) {
+        if let Some(spec) = self.speculation.take() {
+            if spec.result.is_none() && !spec.confirmed {
+                if let Some(slot) = &self.slot {
+                    slot.cancel(spec.id);
+                }
+            }
         }
     }
 
@@ -493,6 +497,8 @@ impl CallPipeline {
     fn on_transcript(&mut self, done: SttDone, results: &mpsc::Sender<PipelineOutput>) {
         let transcript = match done.result {
             Ok(t) => t,
+            // Abandoned on purpose; nothing failed.
+            Err(error) if error.kind() == crate::model::FailureKind::Cancelled => return,
             Err(error) => {
                 self.events.publish(
                     Event::new(kinds::ERROR, &self.session_id)
@@ -551,10 +557,13 @@ impl CallPipeline {
             return;
         }
         // Responders that answer with an apology instead of failing the call
-        // (responder-http) say why in `extensions_json`.
-        if let Some((message, kind)) = answer_error(&answer.extensions_json) {
+        // say why.
+        if let Some((kind, message)) = &answer.degraded {
             tracing::warn!(session_id = %self.session_id, error = %message, "Responder answered with an apology.");
-            self.publish_responder_error(&message, &kind);
+            self.publish_responder_error(message, kind);
+        }
+        for action in &answer.actions {
+            self.refuse_action(action);
         }
         let text = answer.text.trim().to_owned();
         let reply = if text.is_empty() {
@@ -567,6 +576,30 @@ impl CallPipeline {
                 .hangup
                 .send_replace(Some("responder_hangup".to_owned()));
         }
+    }
+
+    /// An action this host cannot carry out yet (transfer and DTMF need
+    /// the carrier's REST API): published, and refused with an `error`
+    /// event, never dropped silently.
+    fn refuse_action(&self, action: &Action) {
+        let (name, detail) = match action {
+            Action::Hangup => return,
+            Action::Transfer(to) => ("transfer", to.clone()),
+            Action::Dtmf(digits) => ("dtmf", digits.clone()),
+            Action::Other { kind, json } => (kind.as_str(), json.clone()),
+        };
+        tracing::warn!(session_id = %self.session_id, action = name, "The responder asked for an action this host cannot carry out; refused.");
+        self.events.publish(
+            Event::new(kinds::ERROR, &self.session_id)
+                .with(
+                    "error",
+                    format!(
+                        "the agent asked for `{name}` ({detail}), which this gateway cannot do yet"
+                    ),
+                )
+                .with("stage", "responder")
+                .with("error_kind", "unsupported"),
+        );
     }
 
     /// Publishes and remembers `text`, and speaks it when the call can.
@@ -599,34 +632,30 @@ impl CallPipeline {
         speech_end: Instant,
         results: &mpsc::Sender<PipelineOutput>,
     ) {
+        self.turns += 1;
         let turn = Turn {
-            session_id: self.session_id.as_str().into(),
-            transport: self.transport.as_str().into(),
-            call_id: self.call_id.as_str().into(),
-            from: self.from.as_str().into(),
-            to: self.to.as_str().into(),
-            text: text.as_str().into(),
-            history: RVec::from(self.conversation.messages()),
-            context: RVec::from(self.context.clone()),
-            extensions_json: "".into(),
+            session_id: self.session_id.clone(),
+            turn: self.turns,
+            transport: self.transport.clone(),
+            call_id: self.call_id.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            text: text.clone(),
+            history: self.conversation.messages(),
+            context: self.context.clone(),
         };
         self.conversation.caller(&text);
         let Some(responder) = self.responder.clone() else {
             return;
         };
-        let results = results.clone();
-        let epoch = self.epoch;
-        tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || responder.respond(&turn)).await;
-            if let Ok(result) = result {
-                let answered = Answered {
-                    result,
-                    speech_end,
-                    epoch,
-                };
-                let _ = results.send(PipelineOutput::Answer(answered)).await;
-            }
-        });
+        answer::ask(
+            responder,
+            turn,
+            speech_end,
+            self.epoch,
+            self.live_epoch.clone(),
+            results.clone(),
+        );
     }
 
     /// Audio synthesized for this call.
@@ -648,12 +677,7 @@ impl CallPipeline {
 
     /// Sends what the speaker has due and publishes what happened to
     /// replies. Cheap when nothing is being said.
-    pub fn pump(
-        &mut self,
-        now: Instant,
-        session: &Session,
-        send: &mut dyn FnMut(OutboundAction<'_>),
-    ) {
+    pub fn pump(&mut self, now: Instant, session: &Session, send: &mut dyn FnMut(Outbound<'_>)) {
         let Some(speaker) = &mut self.speaker else {
             return;
         };
@@ -714,41 +738,5 @@ impl CallPipeline {
                 );
             }
         }
-    }
-}
-
-/// The `error` a responder put in an answer's `extensions_json`, with its
-/// `error_kind`.
-fn answer_error(extensions_json: &str) -> Option<(String, String)> {
-    if extensions_json.trim().is_empty() {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(extensions_json).ok()?;
-    let error = value.get("error")?.as_str()?.to_owned();
-    let kind = value
-        .get("error_kind")
-        .and_then(|k| k.as_str())
-        .unwrap_or("internal")
-        .to_owned();
-    Some((error, kind))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::answer_error;
-
-    #[test]
-    fn answer_errors_are_read_from_extensions() {
-        assert_eq!(answer_error(""), None);
-        assert_eq!(answer_error("not json"), None);
-        assert_eq!(answer_error(r#"{"model":"x"}"#), None);
-        assert_eq!(
-            answer_error(r#"{"error":"timed out after 5000 ms","error_kind":"timeout"}"#),
-            Some(("timed out after 5000 ms".to_owned(), "timeout".to_owned()))
-        );
-        assert_eq!(
-            answer_error(r#"{"error":"boom"}"#),
-            Some(("boom".to_owned(), "internal".to_owned()))
-        );
     }
 }

@@ -13,10 +13,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{mpsc, Semaphore};
-use voicegate_plugin_api::{RSlice, RStr, SttRequest, Transcript};
+use tokio::sync::{mpsc, OnceCell, Semaphore};
 
-use crate::plugins::{CallError, Stt};
+use crate::{
+    events::{kinds, Event, EventBus},
+    model::{Hypothesis, Transcript},
+    plugins::{api::PartialSink, CallError, Stt, SttSession},
+};
 
 /// What comes back from one transcription.
 #[derive(Debug)]
@@ -37,6 +40,110 @@ pub struct SttDone {
 #[derive(Debug, thiserror::Error)]
 #[error("the STT queue is full ({0} utterances waiting)")]
 pub struct QueueFull(pub usize);
+
+/// One call's STT session, opened once (when the call is accepted, or by the
+/// first utterance if that comes first) on the blocking pool, and closed
+/// there when the call's last holder lets go.
+pub struct SttSlot {
+    stt: Arc<Stt>,
+    session_id: String,
+    events: EventBus,
+    session: OnceCell<Option<Arc<SttSession>>>,
+}
+
+impl std::fmt::Debug for SttSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SttSlot")
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// Publishes a session's interim hypotheses as `voice.stt.partial`.
+struct PublishPartials {
+    events: EventBus,
+    session_id: String,
+}
+
+impl PartialSink for PublishPartials {
+    fn partial(&self, h: Hypothesis) {
+        self.events.publish(
+            Event::new(kinds::STT_PARTIAL, &self.session_id)
+                .with("utterance", h.utterance)
+                .with("text", h.text)
+                .with("stable", h.stable),
+        );
+    }
+}
+
+impl SttSlot {
+    /// A slot for one call; nothing is opened yet.
+    pub fn new(stt: Arc<Stt>, session_id: &str, events: EventBus) -> Arc<Self> {
+        Arc::new(Self {
+            stt,
+            session_id: session_id.to_owned(),
+            events,
+            session: OnceCell::new(),
+        })
+    }
+
+    /// Opens the session in the background (the call was just accepted).
+    pub fn prepare(self: &Arc<Self>) {
+        let slot = self.clone();
+        tokio::spawn(async move {
+            slot.session().await;
+        });
+    }
+
+    /// The session, opening it on the blocking pool if needed; `None` when
+    /// the plugin could not open it (logged once).
+    async fn session(&self) -> Option<Arc<SttSession>> {
+        self.session
+            .get_or_init(|| async {
+                let stt = self.stt.clone();
+                let id = self.session_id.clone();
+                let partials: Arc<dyn PartialSink> = Arc::new(PublishPartials {
+                    events: self.events.clone(),
+                    session_id: id.clone(),
+                });
+                match tokio::task::spawn_blocking(move || stt.open_session(&id, partials)).await {
+                    Ok(Ok(session)) => Some(Arc::new(session)),
+                    Ok(Err(error)) => {
+                        tracing::warn!(session_id = %self.session_id, %error, "STT could not open a session for the call; it is not transcribed.");
+                        None
+                    }
+                    Err(join) => {
+                        tracing::error!(session_id = %self.session_id, error = %join, "Opening the STT session failed.");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Abandons `utterance` (a superseded speculation); quick.
+    pub fn cancel(&self, utterance: u64) {
+        if let Some(Some(session)) = self.session.get() {
+            session.cancel(utterance);
+        }
+    }
+}
+
+impl Drop for SttSlot {
+    fn drop(&mut self) {
+        // Closing a session runs plugin code that may block: not here,
+        // possibly on the reactor.
+        if let Some(Some(session)) = self.session.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn_blocking(move || drop(session));
+                }
+                Err(_) => drop(session),
+            }
+        }
+    }
+}
 
 /// Shared by every call.
 #[derive(Debug, Clone)]
@@ -83,10 +190,12 @@ impl SttPool {
         self.stt.info.sample_rate
     }
 
-    /// Queues one utterance; the result is sent to `done` as `wrap(SttDone)`.
+    /// Queues one utterance of a call; the result is sent to `done` as
+    /// `wrap(SttDone)`.
     pub fn submit<T: Send + 'static>(
         &self,
-        session_id: &str,
+        slot: &Arc<SttSlot>,
+        utterance: u64,
         pcm: Vec<i16>,
         speech_end: Instant,
         done: mpsc::Sender<T>,
@@ -101,7 +210,7 @@ impl SttPool {
         }
         metrics::gauge!("voicegate_stt_queue_depth").set((waiting + 1) as f64);
         let pool = self.clone();
-        let session_id = session_id.to_owned();
+        let slot = slot.clone();
         tokio::spawn(async move {
             let enqueued = Instant::now();
             let permit = pool.permits.clone().acquire_owned().await;
@@ -112,22 +221,22 @@ impl SttPool {
             if done.is_closed() {
                 pool.skipped.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("voicegate_stt_skipped_total").increment(1);
-                tracing::debug!(session_id = %session_id, "Call gone before its utterance reached a worker; not transcribed.");
+                tracing::debug!(session_id = %slot.session_id, "Call gone before its utterance reached a worker; not transcribed.");
                 return;
             }
+            let Some(session) = slot.session().await else {
+                return;
+            };
+            drop(slot);
             let rate = pool.stt.info.sample_rate;
             let audio = Duration::from_secs_f64(pcm.len() as f64 / f64::from(rate.max(1)));
-            let stt = pool.stt.clone();
+            // The session moves into the worker, so the last reference (and
+            // the plugin's close) never drops on the reactor.
             let joined = tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
-                let req = SttRequest {
-                    pcm: RSlice::from_slice(&pcm),
-                    sample_rate: rate,
-                    session_id: RStr::from(session_id.as_str()),
-                    language: RStr::from(""),
-                    extensions_json: RStr::from(""),
-                };
-                let result = stt.transcribe(&req);
+                let result = session
+                    .push(utterance, &pcm)
+                    .and_then(|()| session.finish(utterance));
                 (result, started.elapsed())
             })
             .await;
@@ -159,13 +268,17 @@ impl SttPool {
     /// caller's final utterance in the queue. `false` when not queued.
     pub fn submit_if_idle<T: Send + 'static>(
         &self,
-        session_id: &str,
+        slot: &Arc<SttSlot>,
+        utterance: u64,
         pcm: Vec<i16>,
         speech_end: Instant,
         done: mpsc::Sender<T>,
         wrap: impl FnOnce(SttDone) -> T + Send + 'static,
     ) -> bool {
-        self.is_idle() && self.submit(session_id, pcm, speech_end, done, wrap).is_ok()
+        self.is_idle()
+            && self
+                .submit(slot, utterance, pcm, speech_end, done, wrap)
+                .is_ok()
     }
 
     /// A worker is free and nothing waits for one.
@@ -192,85 +305,108 @@ impl SttPool {
 mod tests {
     use std::sync::{Condvar, Mutex};
 
-    use abi_stable::{sabi_trait::TD_Opaque, std_types::RResult};
-    use voicegate_plugin_api::{
-        abi::{SttFfi, SttFfi_TO},
-        PluginError, PluginKind, RString, RVec, SttInfo,
+    use super::*;
+    use crate::{
+        model::{Failure, SttInfo},
+        plugins::{
+            api::{SttApi, SttSessionApi},
+            InstanceId, Kind,
+        },
     };
 
-    use super::*;
-    use crate::plugins::InstanceId;
-
-    /// An engine with one worker whose first transcription waits until the
-    /// test opens the gate, and which counts what it transcribed.
+    /// An engine with one worker whose transcriptions wait until the test
+    /// opens the gate, which says when the first one has started, and which
+    /// counts what it transcribed. A session's transcript is its call's id.
     #[derive(Default)]
     struct Gated {
         open: Mutex<bool>,
         opened: Condvar,
+        started: tokio::sync::Notify,
         calls: AtomicUsize,
     }
 
     struct GatedStt(Arc<Gated>);
 
-    impl SttFfi for GatedStt {
-        fn describe(&self) -> RResult<SttInfo, PluginError> {
-            RResult::ROk(SttInfo {
+    struct GatedSession(Arc<Gated>, String);
+
+    impl SttApi for GatedStt {
+        fn describe(&self) -> Result<SttInfo, Failure> {
+            Ok(SttInfo {
                 sample_rate: 16_000,
                 max_concurrency: 1,
-                extensions_json: RString::new(),
+                streaming: false,
             })
         }
-        fn transcribe(&self, req: &SttRequest<'_>) -> RResult<Transcript, PluginError> {
+        fn open_session(
+            &self,
+            session_id: &str,
+            _: Arc<dyn PartialSink>,
+        ) -> Result<Box<dyn SttSessionApi>, Failure> {
+            Ok(Box::new(GatedSession(
+                self.0.clone(),
+                session_id.to_owned(),
+            )))
+        }
+    }
+
+    impl SttSessionApi for GatedSession {
+        fn push(&self, _: u64, _: &[i16]) -> Result<(), Failure> {
+            Ok(())
+        }
+        fn finish(&self, _: u64) -> Result<Transcript, Failure> {
+            self.0.started.notify_one();
             let mut open = self.0.open.lock().unwrap_or_else(|p| p.into_inner());
             while !*open {
                 open = self.0.opened.wait(open).unwrap_or_else(|p| p.into_inner());
             }
             self.0.calls.fetch_add(1, Ordering::SeqCst);
-            RResult::ROk(Transcript {
-                text: RString::from(req.session_id.as_str()),
-                segments: RVec::new(),
-                confidence: abi_stable::std_types::ROption::RNone,
-                language: RString::from("en"),
-                extensions_json: RString::new(),
+            Ok(Transcript {
+                text: self.1.clone(),
+                confidence: None,
+                language: "en".to_owned(),
             })
         }
-        fn prepare_call(&self, _: RStr<'_>) -> RResult<(), PluginError> {
-            RResult::ROk(())
-        }
-        fn end_call(&self, _: RStr<'_>) -> RResult<(), PluginError> {
-            RResult::ROk(())
-        }
-        fn call_ext(&self, _: RStr<'_>, _: RStr<'_>) -> RResult<RString, PluginError> {
-            RResult::ROk(RString::new())
-        }
+        fn cancel(&self, _: u64) {}
     }
 
     fn pool(gate: &Arc<Gated>) -> SttPool {
         let id = InstanceId {
-            kind: PluginKind::STT,
+            kind: Kind::Stt,
             instance: "gated".to_owned(),
             plugin: "test".to_owned(),
         };
-        let obj = SttFfi_TO::from_value(GatedStt(gate.clone()), TD_Opaque);
-        let stt = Stt::new(id, obj).expect("describe");
+        let stt = Stt::new(id, Box::new(GatedStt(gate.clone()))).expect("describe");
         SttPool::new(Arc::new(stt), 8)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // One runtime thread: spawned jobs reach the semaphore in the order they
+    // were queued, so the test does not depend on the scheduler.
+    #[tokio::test(flavor = "current_thread")]
     async fn an_utterance_whose_call_has_gone_is_not_transcribed() {
         let gate = Arc::new(Gated::default());
         let pool = pool(&gate);
+        let bus = EventBus::default();
+        let slot = |id: &str| SttSlot::new(pool.stt().clone(), id, bus.clone());
+        let (live_1, gone, live_2) = (slot("live-1"), slot("gone"), slot("live-2"));
         let (live_tx, mut live_rx) = mpsc::channel(4);
         let (gone_tx, gone_rx) = mpsc::channel(4);
         let now = Instant::now();
-        // The first call's utterance takes the only worker and holds it;
-        // the second call's waits behind it, and that call hangs up.
-        pool.submit("live-1", vec![0; 160], now, live_tx.clone(), |d| d)
+        // The first call's utterance takes the only worker and holds it.
+        pool.submit(&live_1, 1, vec![0; 160], now, live_tx.clone(), |d| d)
             .expect("queued");
-        pool.submit("gone", vec![0; 160], now, gone_tx, |d| d)
+        tokio::time::timeout(Duration::from_secs(10), gate.started.notified())
+            .await
+            .expect("the first transcription starts");
+        // The next two wait behind it, in this order; then the second
+        // call hangs up.
+        pool.submit(&gone, 1, vec![0; 160], now, gone_tx, |d| d)
             .expect("queued");
-        pool.submit("live-2", vec![0; 160], now, live_tx, |d| d)
+        pool.submit(&live_2, 1, vec![0; 160], now, live_tx, |d| d)
             .expect("queued");
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.stats()["queued"], 2, "both wait for the worker");
         drop(gone_rx);
         *gate.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
         gate.opened.notify_all();
@@ -281,7 +417,7 @@ mod tests {
                 .await
                 .expect("a transcript within 10 s")
                 .expect("channel open");
-            texts.push(done.result.expect("transcribed").text.to_string());
+            texts.push(done.result.expect("transcribed").text);
         }
         assert_eq!(
             texts,

@@ -4,19 +4,9 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Mutex,
     },
     time::{SystemTime, UNIX_EPOCH},
-};
-
-use abi_stable::{
-    sabi_trait::TD_Opaque,
-    std_types::{RArc, RResult, RStr, RString},
-};
-use tracing::level_filters::LevelFilter;
-use voicegate_plugin_api::{
-    abi::{HostServicesBox, HostServicesFfi, HostServicesFfi_TO},
-    LogLevel, PluginError,
 };
 
 /// Sliding-window hit counters shared by every instance of this host.
@@ -82,88 +72,116 @@ pub fn now_unix_ms() -> u64 {
         .unwrap_or_default()
 }
 
-/// The host services handed to one instance; logs carry its names.
-#[derive(Debug)]
-pub struct InstanceServices {
-    plugin: String,
-    instance: String,
-    counters: Arc<Counters>,
+/// Severity of a plugin's log record, in the host's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PluginLevel {
+    /// Nothing is kept.
+    Off,
+    /// Errors.
+    Error,
+    /// Warnings.
+    Warn,
+    /// Information.
+    Info,
+    /// Debugging detail.
+    Debug,
+    /// Very verbose.
+    Trace,
 }
 
-impl InstanceServices {
-    /// Services for one instance.
-    pub fn new_box(plugin: &str, instance: &str, counters: Arc<Counters>) -> HostServicesBox {
-        HostServicesFfi_TO::from_ptr(
-            RArc::new(Self {
-                plugin: plugin.to_owned(),
-                instance: instance.to_owned(),
-                counters,
-            }),
-            TD_Opaque,
-        )
-    }
-}
-
-impl HostServicesFfi for InstanceServices {
-    fn now_unix_ms(&self) -> u64 {
-        now_unix_ms()
-    }
-
-    fn max_log_level(&self) -> LogLevel {
-        match LevelFilter::current().into_level() {
-            None => LogLevel(0),
-            Some(tracing::Level::ERROR) => LogLevel::ERROR,
-            Some(tracing::Level::WARN) => LogLevel::WARN,
-            Some(tracing::Level::INFO) => LogLevel::INFO,
-            Some(tracing::Level::DEBUG) => LogLevel::DEBUG,
-            Some(_) => LogLevel::TRACE,
+impl PluginLevel {
+    /// From the number both interface generations use for a level.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => Self::Off,
+            1 => Self::Error,
+            2 => Self::Warn,
+            3 => Self::Info,
+            4 => Self::Debug,
+            _ => Self::Trace,
         }
     }
 
-    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
-        let (plugin, instance, target, message) = (
-            &self.plugin,
-            &self.instance,
-            target.as_str(),
-            message.as_str(),
-        );
-        match level {
-            LogLevel::ERROR => {
-                tracing::error!(target: "plugin", plugin, instance, plugin_target = target, "{message}")
-            }
-            LogLevel::WARN => {
-                tracing::warn!(target: "plugin", plugin, instance, plugin_target = target, "{message}")
-            }
-            LogLevel::INFO => {
-                tracing::info!(target: "plugin", plugin, instance, plugin_target = target, "{message}")
-            }
-            LogLevel::DEBUG => {
-                tracing::debug!(target: "plugin", plugin, instance, plugin_target = target, "{message}")
-            }
-            _ => {
-                tracing::trace!(target: "plugin", plugin, instance, plugin_target = target, "{message}")
-            }
+    /// The number both interface generations use for it.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The most verbose level the host's subscriber keeps.
+pub fn max_level() -> PluginLevel {
+    match tracing::level_filters::LevelFilter::current().into_level() {
+        None => PluginLevel::Off,
+        Some(tracing::Level::ERROR) => PluginLevel::Error,
+        Some(tracing::Level::WARN) => PluginLevel::Warn,
+        Some(tracing::Level::INFO) => PluginLevel::Info,
+        Some(tracing::Level::DEBUG) => PluginLevel::Debug,
+        Some(_) => PluginLevel::Trace,
+    }
+}
+
+/// Who a plugin's services belong to: the library, and the instance (empty
+/// for the library-wide services of the root module's `init`).
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The plugin library's name.
+    pub plugin: String,
+    /// The instance's name, or empty.
+    pub instance: String,
+}
+
+/// Emits one plugin log record. The instance and call the host is calling
+/// on this thread win over what the record's services say (see
+/// [`super::scope`]); a session named by the record itself wins over both.
+pub fn emit_log(owner: &Owner, level: PluginLevel, target: &str, message: &str, session_id: &str) {
+    let scope = super::scope::current();
+    let (instance, scoped_session) = match &scope {
+        Some(s) if s.instance.plugin == owner.plugin => {
+            (s.instance.instance.as_str(), s.session_id.as_str())
+        }
+        _ => (owner.instance.as_str(), ""),
+    };
+    let session_id = if session_id.is_empty() {
+        scoped_session
+    } else {
+        session_id
+    };
+    let plugin = owner.plugin.as_str();
+    match level {
+        PluginLevel::Off => {}
+        PluginLevel::Error => {
+            tracing::error!(target: "plugin", plugin, instance, session_id, plugin_target = target, "{message}")
+        }
+        PluginLevel::Warn => {
+            tracing::warn!(target: "plugin", plugin, instance, session_id, plugin_target = target, "{message}")
+        }
+        PluginLevel::Info => {
+            tracing::info!(target: "plugin", plugin, instance, session_id, plugin_target = target, "{message}")
+        }
+        PluginLevel::Debug => {
+            tracing::debug!(target: "plugin", plugin, instance, session_id, plugin_target = target, "{message}")
+        }
+        PluginLevel::Trace => {
+            tracing::trace!(target: "plugin", plugin, instance, session_id, plugin_target = target, "{message}")
         }
     }
+}
 
-    fn counter_hit(&self, key: RStr<'_>, window_ms: u64) -> RResult<u64, PluginError> {
-        RResult::ROk(
-            self.counters
-                .hit(key.as_str(), window_ms, now_unix_ms(), true),
-        )
-    }
-
-    fn counter_get(&self, key: RStr<'_>, window_ms: u64) -> RResult<u64, PluginError> {
-        RResult::ROk(
-            self.counters
-                .hit(key.as_str(), window_ms, now_unix_ms(), false),
-        )
-    }
-
-    fn call_ext(&self, op: RStr<'_>, _payload: RStr<'_>) -> RResult<RString, PluginError> {
-        RResult::RErr(PluginError::unsupported(format!(
-            "this host has no extension `{op}`"
-        )))
+/// Runs a host callback that a plugin invoked, so that a bug in it cannot
+/// unwind into the plugin (abi_stable would end the process): a panic is
+/// logged once per callback site and `fallback` returned.
+pub fn guard_callback<T>(what: &'static str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => value,
+        Err(_) => {
+            tracing::error!(
+                callback = what,
+                "A host callback panicked; the plugin gets a neutral answer."
+            );
+            metrics::counter!("voicegate_host_callback_panics_total", "callback" => what)
+                .increment(1);
+            fallback
+        }
     }
 }
 

@@ -1,21 +1,76 @@
-//! Typed handles on plugin instances. Every call returns a `CallError`
-//! that names the instance, the plugin and the operation.
+//! Typed handles on plugin instances, whatever generation they speak.
+//! Every call is marked with its instance and call (for log attribution)
+//! and returns a [`CallError`] that names the instance, the plugin and the
+//! operation.
 
 use std::{fmt, sync::Arc};
 
-use abi_stable::std_types::{RResult, RStr};
-use voicegate_plugin_api::{
-    abi::{MediaStreamBox, PolicyBox, ResponderBox, SttBox, TransportBox, TtsBox},
-    Answer, CallDecision, CallRequest, ErrorKind, HttpOutcome, HttpRequest, HttpResponse,
-    PluginError, PluginKind, StreamOpen, SttInfo, SttRequest, Transcript, TransportInfo, Turn,
-    Verdict,
+use super::{
+    api::{
+        AnswerSink, MediaStreamApi, PartialSink, PolicyApi, ResponderApi, SttApi, SttSessionApi,
+        TransportApi, TtsApi,
+    },
+    scope::{self, CallScope},
 };
+use crate::model::{
+    CallInfo, Decision, Decoded, Failure, FailureKind, Frame, OutFrame, Outbound, StreamOpen,
+    SttInfo, Transcript, TransportInfo, TtsInfo, Turn, Verdict, WebRequest, WebResponse,
+    WebhookOutcome,
+};
+
+/// A provider kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Carrier or client protocol adapters.
+    Transport,
+    /// Speech to text.
+    Stt,
+    /// Call admission policy.
+    Policy,
+    /// Text to speech.
+    Tts,
+    /// The agent.
+    Responder,
+}
+
+impl Kind {
+    /// Every kind, in display order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Transport,
+        Kind::Stt,
+        Kind::Policy,
+        Kind::Tts,
+        Kind::Responder,
+    ];
+
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transport => "transport",
+            Self::Stt => "stt",
+            Self::Policy => "policy",
+            Self::Tts => "tts",
+            Self::Responder => "responder",
+        }
+    }
+
+    /// The config section its instances live in.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::Transport => "transports",
+            Self::Stt => "stt",
+            Self::Policy => "policies",
+            Self::Tts => "tts",
+            Self::Responder => "responders",
+        }
+    }
+}
 
 /// Which instance a call went to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceId {
     /// Provider kind.
-    pub kind: PluginKind,
+    pub kind: Kind,
     /// The operator's instance name.
     pub instance: String,
     /// The plugin library's name.
@@ -42,28 +97,43 @@ pub struct CallError {
     pub id: Arc<InstanceId>,
     /// The operation.
     pub op: &'static str,
-    /// The plugin's error.
-    pub error: PluginError,
+    /// What failed.
+    pub error: Failure,
 }
 
 impl CallError {
-    /// The plugin error's kind.
-    pub fn kind(&self) -> ErrorKind {
+    /// The failure's kind.
+    pub fn kind(&self) -> FailureKind {
         self.error.kind
+    }
+
+    /// A host-side failure of a call to `id` (a deadline, a lost worker).
+    pub fn host(
+        id: &Arc<InstanceId>,
+        op: &'static str,
+        kind: FailureKind,
+        message: String,
+    ) -> Self {
+        Self {
+            id: id.clone(),
+            op,
+            error: Failure::new(kind, message),
+        }
     }
 }
 
-fn wrap<T>(
-    id: &Arc<InstanceId>,
+/// Runs one plugin call inside `scope` and names it in any error.
+fn call<T>(
+    scope: &Arc<CallScope>,
     op: &'static str,
-    r: RResult<T, PluginError>,
+    f: impl FnOnce() -> Result<T, Failure>,
 ) -> Result<T, CallError> {
-    r.into_result().map_err(|error| {
-        if error.kind == ErrorKind::PANICKED {
-            tracing::error!(instance = %id.instance, plugin = %id.plugin, op, error = %error, "Plugin call panicked; the panic was contained.");
+    scope::within(scope, f).map_err(|error| {
+        if error.kind == FailureKind::Panicked {
+            tracing::error!(instance = %scope.instance.instance, plugin = %scope.instance.plugin, session_id = %scope.session_id, op, error = %error, "Plugin call panicked; the panic was contained.");
         }
         CallError {
-            id: id.clone(),
+            id: scope.instance.clone(),
             op,
             error,
         }
@@ -76,7 +146,8 @@ pub struct Transport {
     pub id: Arc<InstanceId>,
     /// Routes and capabilities, read once at start.
     pub info: TransportInfo,
-    obj: TransportBox,
+    scope: Arc<CallScope>,
+    api: Box<dyn TransportApi>,
 }
 
 impl fmt::Debug for Transport {
@@ -86,43 +157,95 @@ impl fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(id: InstanceId, obj: TransportBox) -> Result<Self, CallError> {
+    pub(crate) fn new(id: InstanceId, api: Box<dyn TransportApi>) -> Result<Self, CallError> {
         let id = Arc::new(id);
-        let info = wrap(&id, "describe", obj.describe())?;
-        Ok(Self { id, info, obj })
+        let scope = CallScope::new(&id, "");
+        let info = call(&scope, "describe", || api.describe())?;
+        Ok(Self {
+            id,
+            info,
+            scope,
+            api,
+        })
     }
 
     /// Handles a webhook request.
-    pub fn handle_http(&self, req: &HttpRequest<'_>) -> Result<HttpOutcome, CallError> {
-        wrap(&self.id, "handle_http", self.obj.handle_http(req))
+    pub fn handle_http(&self, req: &WebRequest) -> Result<WebhookOutcome, CallError> {
+        call(&self.scope, "handle_http", || self.api.handle_http(req))
     }
 
     /// Renders the decision on a call.
     pub fn answer_call(
         &self,
-        call: &CallRequest,
-        decision: &CallDecision,
-    ) -> Result<HttpResponse, CallError> {
-        wrap(
-            &self.id,
-            "answer_call",
-            self.obj.answer_call(call, decision),
-        )
+        call_info: &CallInfo,
+        decision: &Decision,
+    ) -> Result<WebResponse, CallError> {
+        let scope = match decision {
+            Decision::Accept(a) => CallScope::new(&self.id, &a.session_id),
+            Decision::Reject(_) => self.scope.clone(),
+        };
+        call(&scope, "answer_call", || {
+            self.api.answer_call(call_info, decision)
+        })
     }
 
     /// Opens the protocol state of a media WebSocket.
-    pub fn open_stream(&self, open: &StreamOpen<'_>) -> Result<MediaStreamBox, CallError> {
-        wrap(&self.id, "open_stream", self.obj.open_stream(open))
+    pub fn open_stream(&self, open: &StreamOpen<'_>) -> Result<MediaStream, CallError> {
+        let scope = CallScope::new(&self.id, open.session_id);
+        let api = call(&scope, "open_stream", || self.api.open_stream(open))?;
+        Ok(MediaStream { scope, api })
+    }
+}
+
+/// The protocol state of one media WebSocket.
+pub struct MediaStream {
+    scope: Arc<CallScope>,
+    api: Box<dyn MediaStreamApi>,
+}
+
+impl MediaStream {
+    /// The stream's call, once known (streams that open their own call
+    /// learn it after admission).
+    pub fn set_session(&mut self, session_id: &str) {
+        self.scope = CallScope::new(&self.scope.instance, session_id);
     }
 
-    /// Library extension call.
-    pub fn call_ext(&self, op: &str, payload: &str) -> Result<String, CallError> {
-        wrap(
-            &self.id,
-            "call_ext",
-            self.obj.call_ext(RStr::from(op), RStr::from(payload)),
-        )
-        .map(|s| s.into_string())
+    /// Decodes one frame into `out` (cleared first).
+    pub fn on_frame(&mut self, frame: Frame<'_>, out: &mut Decoded) -> Result<(), CallError> {
+        out.clear();
+        let api = &mut self.api;
+        call(&self.scope, "on_frame", || api.on_frame(frame, out))
+    }
+
+    /// Encodes one action, appending frames to `out`.
+    pub fn encode(
+        &mut self,
+        action: &Outbound<'_>,
+        out: &mut Vec<OutFrame>,
+    ) -> Result<(), CallError> {
+        let api = &mut self.api;
+        call(&self.scope, "encode", || api.encode(action, out))
+    }
+}
+
+impl Drop for MediaStream {
+    fn drop(&mut self) {
+        // The plugin's drop glue runs here: attribute its logs to the call.
+        let _entered = scope::enter(&self.scope);
+        let api = std::mem::replace(&mut self.api, Box::new(Closed));
+        drop(api);
+    }
+}
+
+/// Stands in for a dropped stream while its drop runs.
+struct Closed;
+
+impl MediaStreamApi for Closed {
+    fn on_frame(&mut self, _: Frame<'_>, _: &mut Decoded) -> Result<(), Failure> {
+        Err(Failure::new(FailureKind::Fatal, "stream closed"))
+    }
+    fn encode(&mut self, _: &Outbound<'_>, _: &mut Vec<OutFrame>) -> Result<(), Failure> {
+        Err(Failure::new(FailureKind::Fatal, "stream closed"))
     }
 }
 
@@ -130,9 +253,9 @@ impl Transport {
 pub struct Stt {
     /// Names.
     pub id: Arc<InstanceId>,
-    /// Sample rate and concurrency.
+    /// Sample rate, concurrency, streaming.
     pub info: SttInfo,
-    obj: SttBox,
+    api: Box<dyn SttApi>,
 }
 
 impl fmt::Debug for Stt {
@@ -142,33 +265,73 @@ impl fmt::Debug for Stt {
 }
 
 impl Stt {
-    pub(crate) fn new(id: InstanceId, obj: SttBox) -> Result<Self, CallError> {
+    pub(crate) fn new(id: InstanceId, api: Box<dyn SttApi>) -> Result<Self, CallError> {
         let id = Arc::new(id);
-        let info = wrap(&id, "describe", obj.describe())?;
-        Ok(Self { id, info, obj })
+        let info = call(&CallScope::new(&id, ""), "describe", || api.describe())?;
+        Ok(Self { id, info, api })
     }
 
-    /// Transcribes one utterance. Blocking: call it on the blocking pool.
-    pub fn transcribe(&self, req: &SttRequest<'_>) -> Result<Transcript, CallError> {
-        wrap(&self.id, "transcribe", self.obj.transcribe(req))
+    /// Opens one call's session. Blocking: call it off the reactor.
+    pub fn open_session(
+        &self,
+        session_id: &str,
+        partials: Arc<dyn PartialSink>,
+    ) -> Result<SttSession, CallError> {
+        let scope = CallScope::new(&self.id, session_id);
+        let api = call(&scope, "open_session", || {
+            self.api.open_session(session_id, partials)
+        })?;
+        Ok(SttSession {
+            scope,
+            api: Some(api),
+        })
+    }
+}
+
+/// One call's STT session.
+pub struct SttSession {
+    scope: Arc<CallScope>,
+    api: Option<Box<dyn SttSessionApi>>,
+}
+
+impl fmt::Debug for SttSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SttSession")
+            .field("instance", &self.scope.instance.instance)
+            .field("session_id", &self.scope.session_id)
+            .finish()
+    }
+}
+
+impl SttSession {
+    fn api(&self) -> Result<&dyn SttSessionApi, Failure> {
+        self.api
+            .as_deref()
+            .ok_or_else(|| Failure::new(FailureKind::Cancelled, "the STT session is closed"))
     }
 
-    /// Warms per-call state.
-    pub fn prepare_call(&self, session_id: &str) -> Result<(), CallError> {
-        wrap(
-            &self.id,
-            "prepare_call",
-            self.obj.prepare_call(RStr::from(session_id)),
-        )
+    /// Appends audio to `utterance`.
+    pub fn push(&self, utterance: u64, pcm: &[i16]) -> Result<(), CallError> {
+        call(&self.scope, "push", || self.api()?.push(utterance, pcm))
     }
 
-    /// Frees per-call state.
-    pub fn end_call(&self, session_id: &str) -> Result<(), CallError> {
-        wrap(
-            &self.id,
-            "end_call",
-            self.obj.end_call(RStr::from(session_id)),
-        )
+    /// The final transcript of `utterance`. Blocking.
+    pub fn finish(&self, utterance: u64) -> Result<Transcript, CallError> {
+        call(&self.scope, "finish", || self.api()?.finish(utterance))
+    }
+
+    /// Abandons `utterance`.
+    pub fn cancel(&self, utterance: u64) {
+        if let Some(api) = &self.api {
+            scope::within(&self.scope, || api.cancel(utterance));
+        }
+    }
+}
+
+impl Drop for SttSession {
+    fn drop(&mut self) {
+        let _entered = scope::enter(&self.scope);
+        drop(self.api.take());
     }
 }
 
@@ -176,7 +339,7 @@ impl Stt {
 pub struct Policy {
     /// Names.
     pub id: Arc<InstanceId>,
-    obj: PolicyBox,
+    api: Box<dyn PolicyApi>,
 }
 
 impl fmt::Debug for Policy {
@@ -186,16 +349,18 @@ impl fmt::Debug for Policy {
 }
 
 impl Policy {
-    pub(crate) fn new(id: InstanceId, obj: PolicyBox) -> Self {
+    pub(crate) fn new(id: InstanceId, api: Box<dyn PolicyApi>) -> Self {
         Self {
             id: Arc::new(id),
-            obj,
+            api,
         }
     }
 
     /// Judges a call. May block on a shared counter store.
-    pub fn evaluate(&self, call: &CallRequest) -> Result<Verdict, CallError> {
-        wrap(&self.id, "evaluate", self.obj.evaluate(call))
+    pub fn evaluate(&self, call_info: &CallInfo) -> Result<Verdict, CallError> {
+        call(&CallScope::new(&self.id, ""), "evaluate", || {
+            self.api.evaluate(call_info)
+        })
     }
 }
 
@@ -204,8 +369,8 @@ pub struct Tts {
     /// Names.
     pub id: Arc<InstanceId>,
     /// Output rate.
-    pub info: voicegate_plugin_api::TtsInfo,
-    obj: TtsBox,
+    pub info: TtsInfo,
+    api: Box<dyn TtsApi>,
 }
 
 impl fmt::Debug for Tts {
@@ -215,20 +380,22 @@ impl fmt::Debug for Tts {
 }
 
 impl Tts {
-    pub(crate) fn new(id: InstanceId, obj: TtsBox) -> Result<Self, CallError> {
+    pub(crate) fn new(id: InstanceId, api: Box<dyn TtsApi>) -> Result<Self, CallError> {
         let id = Arc::new(id);
-        let info = wrap(&id, "describe", obj.describe())?;
-        Ok(Self { id, info, obj })
+        let info = call(&CallScope::new(&id, ""), "describe", || api.describe())?;
+        Ok(Self { id, info, api })
     }
 
-    /// Synthesizes `req.text` into `sink`. Blocking: call it on the
-    /// blocking pool.
+    /// Synthesizes `text` for `session_id` into `sink`. Blocking.
     pub fn synthesize(
         &self,
-        req: &voicegate_plugin_api::TtsRequest<'_>,
-        sink: voicegate_plugin_api::abi::AudioSinkMut<'_>,
+        text: &str,
+        session_id: &str,
+        sink: &mut dyn FnMut(&[i16]) -> bool,
     ) -> Result<(), CallError> {
-        wrap(&self.id, "synthesize", self.obj.synthesize(req, sink))
+        call(&CallScope::new(&self.id, session_id), "synthesize", || {
+            self.api.synthesize(text, session_id, sink)
+        })
     }
 }
 
@@ -236,7 +403,7 @@ impl Tts {
 pub struct Responder {
     /// Names.
     pub id: Arc<InstanceId>,
-    obj: ResponderBox,
+    api: Box<dyn ResponderApi>,
 }
 
 impl fmt::Debug for Responder {
@@ -246,18 +413,19 @@ impl fmt::Debug for Responder {
 }
 
 impl Responder {
-    pub(crate) fn new(id: InstanceId, obj: ResponderBox) -> Self {
+    pub(crate) fn new(id: InstanceId, api: Box<dyn ResponderApi>) -> Self {
         Self {
             id: Arc::new(id),
-            obj,
+            api,
         }
     }
 
-    /// Answers a turn. Blocking: call it on the blocking pool.
-    pub fn respond(&self, turn: &Turn) -> Result<Answer, CallError> {
-        wrap(&self.id, "respond", self.obj.respond(turn))
+    /// Answers a turn into `sink`. Blocking.
+    pub fn respond(&self, turn: &Turn, sink: &mut dyn AnswerSink) -> Result<(), CallError> {
+        call(
+            &CallScope::new(&self.id, &turn.session_id),
+            "respond",
+            || self.api.respond(turn, sink),
+        )
     }
 }
-
-/// Shared handles.
-pub type TransportRef = Arc<Transport>;

@@ -3,14 +3,17 @@
 use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc};
 
 use indexmap::IndexMap;
-use voicegate_plugin_api::{InstanceConfig, PluginInfo, PluginKind};
 
 use super::{
-    host_services::{Counters, InstanceServices},
-    instances::{InstanceId, Policy, Responder, Stt, Transport, Tts},
-    loader::{self, Library, LoadError},
+    host_services::{Counters, Owner},
+    instances::{InstanceId, Kind, Policy, Responder, Stt, Transport, Tts},
+    loader::{self, Created, InstanceSpec, Library, LibraryInfo, LoadError},
+    scope::{self, CallScope},
 };
-use crate::config::{InstanceTable, Loaded, Problem};
+use crate::{
+    config::{InstanceTable, Loaded, Problem},
+    model::RouteKind,
+};
 
 /// Every loaded library and instance.
 #[derive(Debug, Default)]
@@ -60,16 +63,6 @@ impl fmt::Display for RegistryError {
     }
 }
 
-fn section(kind: PluginKind) -> &'static str {
-    match kind {
-        PluginKind::TRANSPORT => "transports",
-        PluginKind::STT => "stt",
-        PluginKind::POLICY => "policies",
-        PluginKind::TTS => "tts",
-        _ => "responders",
-    }
-}
-
 impl Registry {
     /// Loads every library and creates every instance. Slow plugins (a
     /// Whisper model) load here, so call it off the async reactor.
@@ -86,16 +79,16 @@ impl Registry {
         let extensions =
             serde_json::json!({ "config_dir": loaded.dir.display().to_string() }).to_string();
 
-        let sections: [(PluginKind, &IndexMap<String, InstanceTable>); 5] = [
-            (PluginKind::POLICY, &config.policies),
-            (PluginKind::STT, &config.stt),
-            (PluginKind::TTS, &config.tts),
-            (PluginKind::RESPONDER, &config.responders),
-            (PluginKind::TRANSPORT, &config.transports),
+        let sections: [(Kind, &IndexMap<String, InstanceTable>); 5] = [
+            (Kind::Policy, &config.policies),
+            (Kind::Stt, &config.stt),
+            (Kind::Tts, &config.tts),
+            (Kind::Responder, &config.responders),
+            (Kind::Transport, &config.transports),
         ];
         for (kind, instances) in sections {
             for (name, table) in instances {
-                let key = format!("{}.{name}", section(kind));
+                let key = format!("{}.{name}", kind.section());
                 let id = InstanceId {
                     kind,
                     instance: name.clone(),
@@ -112,7 +105,7 @@ impl Registry {
                             continue;
                         }
                         let path = loader::library_path(&plugin_dir, &table.plugin);
-                        match loader::load(&table.plugin, &path) {
+                        match loader::load(&table.plugin, &path, &registry.counters) {
                             Ok(lib) => {
                                 tracing::info!(
                                     plugin = %table.plugin,
@@ -137,7 +130,7 @@ impl Registry {
                         }
                     }
                 };
-                if !library.info.kinds.contains(kind) {
+                if !library.info.kinds.contains(&kind) {
                     error.config.push(loaded.problem(
                         &format!("{key}.plugin"),
                         format!(
@@ -158,51 +151,48 @@ impl Registry {
                         continue;
                     }
                 };
-                let cfg = InstanceConfig {
-                    instance: name.as_str().into(),
-                    config_json: config_json.into(),
-                    public_url: config.server.public_url.as_str().into(),
-                    extensions_json: extensions.as_str().into(),
+                let spec = InstanceSpec {
+                    instance: name.clone(),
+                    config_json,
+                    public_url: config.server.public_url.clone(),
+                    extensions_json: extensions.clone(),
+                    owner: Owner {
+                        plugin: table.plugin.clone(),
+                        instance: name.clone(),
+                    },
+                    counters: registry.counters.clone(),
                 };
-                let host =
-                    InstanceServices::new_box(&table.plugin, name, registry.counters.clone());
-                let root = &library.root;
-                let created = match kind {
-                    PluginKind::TRANSPORT => {
-                        (root.new_transport())(cfg, host).into_result().map(|obj| {
-                            Transport::new(id.clone(), obj).map(|t| {
-                                registry.transports.insert(name.clone(), Arc::new(t));
-                            })
-                        })
-                    }
-                    PluginKind::STT => (root.new_stt())(cfg, host).into_result().map(|obj| {
-                        Stt::new(id.clone(), obj).map(|s| {
-                            registry.stt.insert(name.clone(), Arc::new(s));
-                        })
+                // The constructor's log lines name the instance being built.
+                let scope = CallScope::new(&Arc::new(id.clone()), "");
+                let created = scope::within(&scope, || library.instantiate(kind, &spec));
+                let created = created.map(|created| match created {
+                    Created::Transport(api) => Transport::new(id.clone(), api).map(|t| {
+                        registry.transports.insert(name.clone(), Arc::new(t));
                     }),
-                    PluginKind::POLICY => (root.new_policy())(cfg, host).into_result().map(|obj| {
+                    Created::Stt(api) => Stt::new(id.clone(), api).map(|s| {
+                        registry.stt.insert(name.clone(), Arc::new(s));
+                    }),
+                    Created::Policy(api) => {
                         registry
                             .policies
-                            .push(Arc::new(Policy::new(id.clone(), obj)));
+                            .push(Arc::new(Policy::new(id.clone(), api)));
                         Ok(())
+                    }
+                    Created::Tts(api) => Tts::new(id.clone(), api).map(|t| {
+                        registry.tts.insert(name.clone(), Arc::new(t));
                     }),
-                    PluginKind::TTS => (root.new_tts())(cfg, host).into_result().map(|obj| {
-                        Tts::new(id.clone(), obj).map(|t| {
-                            registry.tts.insert(name.clone(), Arc::new(t));
-                        })
-                    }),
-                    _ => (root.new_responder())(cfg, host).into_result().map(|obj| {
+                    Created::Responder(api) => {
                         registry
                             .responders
-                            .insert(name.clone(), Arc::new(Responder::new(id.clone(), obj)));
+                            .insert(name.clone(), Arc::new(Responder::new(id.clone(), api)));
                         Ok(())
-                    }),
-                };
+                    }
+                });
                 match created {
                     Ok(Ok(())) => {}
                     Ok(Err(call_error)) => error.failures.push(call_error.to_string()),
                     Err(plugin_error) if !plugin_error.issues.is_empty() => {
-                        for issue in plugin_error.issues.iter() {
+                        for issue in &plugin_error.issues {
                             let issue_key = if issue.key.is_empty() {
                                 key.clone()
                             } else {
@@ -235,7 +225,7 @@ fn short(e: &LoadError) -> String {
     text.split(';').next().unwrap_or(&text).to_owned()
 }
 
-fn kinds_list(info: &PluginInfo) -> String {
+fn kinds_list(info: &LibraryInfo) -> String {
     let kinds: Vec<&str> = info.kinds.iter().map(|k| k.name()).collect();
     if kinds.is_empty() {
         "nothing".to_owned()
@@ -249,8 +239,8 @@ fn kinds_list(info: &PluginInfo) -> String {
 fn check_routes(registry: &Registry, loaded: &Loaded, error: &mut RegistryError) {
     for (name, transport) in &registry.transports {
         let mut seen: HashMap<(String, String), usize> = HashMap::new();
-        for route in transport.info.routes.iter() {
-            let key = (route.method.to_string(), route.path.to_string());
+        for route in &transport.info.routes {
+            let key = (route.method.clone(), route.path.clone());
             *seen.entry(key).or_default() += 1;
         }
         for ((method, path), n) in seen {
@@ -284,11 +274,11 @@ pub fn describe(registry: &Registry) -> String {
     let _ = writeln!(out, "Transports:");
     for (name, t) in &registry.transports {
         let _ = writeln!(out, "  {name} (plugin {})", t.id.plugin);
-        for route in t.info.routes.iter() {
-            let kind = if route.kind == voicegate_plugin_api::RouteKind::WEBSOCKET {
+        for route in &t.info.routes {
+            let kind = if route.kind == RouteKind::WebSocket {
                 "WS  ".to_owned()
             } else {
-                format!("{:<4}", route.method.as_str())
+                format!("{:<4}", route.method)
             };
             let _ = writeln!(
                 out,

@@ -114,16 +114,7 @@ pub async fn hangup(
         Some(s) => {
             tracing::info!(session_id = %s.id, remote = ?remote.as_ref().map(|r| r.0 .0), "Admin hang-up.");
             record_action(&state, "call.hangup", &s.id, &remote);
-            s.hangup.send_replace(Some("admin_hangup".to_owned()));
-            if s.state() == crate::sessions::SessionState::Created {
-                if let Some(s) = state.sessions.finish(&s.id, "admin_hangup") {
-                    state.pipeline.end_call(&s.id);
-                    state.events.publish(
-                        crate::events::Event::new(crate::events::kinds::CALL_ENDED, &s.id)
-                            .with("reason", "admin_hangup"),
-                    );
-                }
-            }
+            state.calls.hang_up(&s, "admin_hangup");
             (
                 StatusCode::ACCEPTED,
                 Json(json!({ "session_id": session_id, "status": "hanging_up" })),

@@ -27,7 +27,8 @@ use tokio::net::TcpListener;
 use crate::{
     audit::{Audit, AuditReader},
     config::Loaded,
-    events::{kinds, Event, EventBus},
+    events::EventBus,
+    lifecycle::Lifecycle,
     pipeline::{Pipeline, PipelineParts, SttPool},
     plugins::Registry,
     sessions::Sessions,
@@ -49,6 +50,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Live calls.
     pub sessions: Arc<Sessions>,
+    /// Ends calls (the one place that does).
+    pub calls: Lifecycle,
     /// Events.
     pub events: EventBus,
     /// Admin bearer tokens.
@@ -103,11 +106,14 @@ impl AppState {
             playout: p.playout.clone(),
             apology: p.apology.clone(),
         });
+        let sessions = Arc::new(Sessions::default());
+        let events = EventBus::with_audit(EVENT_BUFFER, audit.map(Audit::sink));
         Arc::new(Self {
             loaded,
             registry,
-            sessions: Arc::new(Sessions::default()),
-            events: EventBus::with_audit(EVENT_BUFFER, audit.map(Audit::sink)),
+            calls: Lifecycle::new(sessions.clone(), events.clone()),
+            sessions,
+            events,
             admin_tokens,
             metrics,
             pipeline,
@@ -179,11 +185,7 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Resu
                 .store(false, std::sync::atomic::Ordering::SeqCst);
             shutdown_state.shutting_down.send_replace(true);
             for session in shutdown_state.sessions.live() {
-                session.hangup.send_replace(Some("shutdown".to_owned()));
-                // No stream task will end a call whose media never connected.
-                if session.state() == crate::sessions::SessionState::Created {
-                    end_session(&shutdown_state, &session.id, "shutdown");
-                }
+                shutdown_state.calls.hang_up(&session, "shutdown");
             }
             // Give streams a moment to say goodbye before connections close.
             let deadline = tokio::time::Instant::now() + grace;
@@ -193,23 +195,13 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Resu
             }
             // Whatever is left still gets its end recorded.
             for session in shutdown_state.sessions.live() {
-                end_session(&shutdown_state, &session.id, "shutdown");
+                shutdown_state.calls.end(&session.id, "shutdown");
             }
         })
         .await;
     expiry.abort();
     tracing::info!("Stopped.");
     result
-}
-
-/// Ends a session that no stream task will end, with its `call.ended`.
-fn end_session(state: &AppState, session_id: &str, reason: &str) {
-    if let Some(s) = state.sessions.finish(session_id, reason) {
-        state.pipeline.end_call(&s.id);
-        state
-            .events
-            .publish(Event::new(kinds::CALL_ENDED, &s.id).with("reason", reason));
-    }
 }
 
 async fn shutdown_signal() {

@@ -6,14 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use abi_stable::{sabi_trait::TD_Opaque, sabi_types::RMut, std_types::RSlice};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc};
-use voicegate_plugin_api::{
-    abi::{EventSinkFfi, EventSinkFfi_TO, FrameSinkFfi, FrameSinkFfi_TO, MediaStreamBox},
-    Capabilities, ErrorKind, OutboundAction, PluginError, RStr, StreamEvent, WsFrame,
-};
 
 use super::{
     calls::{admit, Admission},
@@ -21,8 +16,9 @@ use super::{
 };
 use crate::{
     events::{kinds, Event, EventBus},
+    model::{Decoded, FailureKind, Frame, OutFrame, Outbound, StreamEvent},
     pipeline::{CallPipeline, PipelineOutput},
-    plugins::Transport,
+    plugins::{CallError, MediaStream, Transport},
     sessions::Session,
     speech::SynthMsg,
     telemetry::FrameMeter,
@@ -40,75 +36,24 @@ mod close {
     pub const INTERNAL: u16 = 1011;
 }
 
-/// Collects what a plugin decodes from one frame. The plugin calls these
-/// methods across the FFI boundary, so they only copy data: a panic here
-/// would take the process down.
-struct Decoded {
-    audio: Vec<i16>,
-    /// (sample_rate, timestamp_ms, start, len) into `audio`.
-    chunks: Vec<(u32, u64, usize, usize)>,
-    events: Vec<StreamEvent>,
-    replies: Vec<Message>,
-}
-
-impl Decoded {
-    fn clear(&mut self) {
-        self.audio.clear();
-        self.chunks.clear();
-        self.events.clear();
-        self.replies.clear();
-    }
-}
-
-fn to_message(frame: WsFrame<'_>) -> Message {
+fn to_message(frame: OutFrame) -> Message {
     match frame {
-        WsFrame::Text(t) => Message::Text(Utf8Bytes::from(t.as_str())),
-        WsFrame::Binary(b) => Message::Binary(b.as_slice().to_vec().into()),
-    }
-}
-
-impl EventSinkFfi for Decoded {
-    fn audio(&mut self, pcm: RSlice<'_, i16>, sample_rate: u32, timestamp_ms: u64) {
-        let start = self.audio.len();
-        self.audio.extend_from_slice(pcm.as_slice());
-        self.chunks
-            .push((sample_rate, timestamp_ms, start, pcm.len()));
-    }
-
-    fn event(&mut self, event: StreamEvent) {
-        self.events.push(event);
-    }
-
-    fn reply(&mut self, frame: WsFrame<'_>) {
-        self.replies.push(to_message(frame));
-    }
-}
-
-/// Appends encoded frames straight to the connection's outgoing queue.
-struct Encoded<'a>(&'a mut Vec<Message>);
-
-impl FrameSinkFfi for Encoded<'_> {
-    fn frame(&mut self, frame: WsFrame<'_>) {
-        self.0.push(to_message(frame));
+        OutFrame::Text(t) => Message::Text(Utf8Bytes::from(t)),
+        OutFrame::Binary(b) => Message::Binary(b.into()),
     }
 }
 
 /// Has the transport turn one outbound action into frames for the peer.
 fn encode(
-    media: &mut MediaStreamBox,
-    outgoing: &mut Vec<Message>,
+    media: &mut MediaStream,
+    outgoing: &mut Vec<OutFrame>,
     transport: &Transport,
     session: Option<&Session>,
-    action: &OutboundAction<'_>,
+    action: &Outbound<'_>,
 ) {
-    let mut encoded = Encoded(outgoing);
-    let result = {
-        let sink = FrameSinkFfi_TO::from_ptr(RMut::new(&mut encoded), TD_Opaque);
-        media.encode(action, sink).into_result()
-    };
-    match result {
+    match media.encode(action, outgoing) {
         Ok(()) => {}
-        Err(error) if error.kind == ErrorKind::UNSUPPORTED => {
+        Err(error) if error.kind() == FailureKind::Unsupported => {
             tracing::debug!(transport = %transport.id.instance, error = %error, "Transport does not support this outbound action.");
         }
         Err(error) => {
@@ -139,9 +84,9 @@ struct Conn {
     state: Arc<AppState>,
     transport: Arc<Transport>,
     session: Option<Arc<Session>>,
-    media: MediaStreamBox,
+    media: MediaStream,
     decoded: Decoded,
-    outgoing: Vec<Message>,
+    outgoing: Vec<OutFrame>,
     pipeline: Option<CallPipeline>,
     results_tx: mpsc::Sender<PipelineOutput>,
     synth_tx: mpsc::UnboundedSender<SynthMsg>,
@@ -158,7 +103,7 @@ pub async fn run(
     state: Arc<AppState>,
     transport: Arc<Transport>,
     session: Option<Arc<Session>>,
-    media: MediaStreamBox,
+    media: MediaStream,
     socket: WebSocket,
 ) {
     let instance = transport.id.instance.clone();
@@ -172,7 +117,7 @@ pub async fn run(
     let mut bus = transport
         .info
         .capabilities
-        .contains(Capabilities::EVENTS)
+        .events
         .then(|| state.events.subscribe());
     let mut conn = Conn {
         meter: FrameMeter::new(state.telemetry.clone()),
@@ -183,8 +128,7 @@ pub async fn run(
         decoded: Decoded {
             audio: Vec::with_capacity(1024),
             chunks: Vec::with_capacity(4),
-            events: Vec::new(),
-            replies: Vec::new(),
+            ..Decoded::default()
         },
         outgoing: Vec::new(),
         pipeline: None,
@@ -252,7 +196,7 @@ pub async fn run(
             },
             changed = wait_hangup(&mut hangup) => {
                 let reason = changed.unwrap_or_else(|| "hangup".to_owned());
-                conn.encode(&OutboundAction::Hangup(RStr::from(reason.as_str())));
+                conn.encode(&Outbound::Hangup(&reason));
                 let code = if reason == "shutdown" { close::GOING_AWAY } else { close::NORMAL };
                 Some(Ending::new(&reason, code, "call ended"))
             }
@@ -260,17 +204,14 @@ pub async fn run(
         if step.is_none() {
             conn.pump();
         }
-        for msg in conn.outgoing.drain(..) {
-            let bytes = match &msg {
-                Message::Text(t) => t.len(),
-                Message::Binary(b) => b.len(),
-                _ => 0,
-            };
+        for frame in conn.outgoing.drain(..) {
             if let Some(s) = &conn.session {
                 s.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-                s.stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+                s.stats
+                    .bytes_out
+                    .fetch_add(frame.len() as u64, Ordering::Relaxed);
             }
-            if tx.send(msg).await.is_err() {
+            if tx.send(to_message(frame)).await.is_err() {
                 break;
             }
         }
@@ -417,18 +358,16 @@ impl Conn {
             Err(ending) => return Some(ending),
         }
 
-        self.decoded.clear();
         let result = {
             let frame = match &msg {
-                Message::Text(t) => WsFrame::Text(RStr::from(t.as_str())),
-                Message::Binary(b) => WsFrame::Binary(RSlice::from_slice(b)),
+                Message::Text(t) => Frame::Text(t.as_str()),
+                Message::Binary(b) => Frame::Binary(b),
                 _ => return None,
             };
-            let sink = EventSinkFfi_TO::from_ptr(RMut::new(&mut self.decoded), TD_Opaque);
-            self.media.on_frame(frame, sink).into_result()
+            self.media.on_frame(frame, &mut self.decoded)
         };
         if let Err(error) = result {
-            if let Some(ending) = self.on_plugin_error("on_frame", error) {
+            if let Some(ending) = self.on_plugin_error(error) {
                 return Some(ending);
             }
         }
@@ -457,11 +396,11 @@ impl Conn {
     }
 
     /// Logs and counts a plugin error; returns an ending when it is fatal.
-    fn on_plugin_error(&mut self, op: &str, error: PluginError) -> Option<Ending> {
-        let kind = error.kind;
-        metrics::counter!("voicegate_stream_errors_total", "transport" => self.instance().to_owned(), "op" => op.to_owned(), "kind" => kind.name()).increment(1);
+    fn on_plugin_error(&mut self, error: CallError) -> Option<Ending> {
+        let (kind, op) = (error.kind(), error.op);
+        metrics::counter!("voicegate_stream_errors_total", "transport" => self.instance().to_owned(), "op" => op, "kind" => kind.name()).increment(1);
         match kind {
-            ErrorKind::INVALID_INPUT | ErrorKind::UNSUPPORTED => {
+            FailureKind::InvalidInput | FailureKind::Unsupported => {
                 if let Some(s) = &self.session {
                     s.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -473,9 +412,9 @@ impl Conn {
                 }
                 None
             }
-            ErrorKind::PANICKED | ErrorKind::INTERNAL => {
+            FailureKind::Panicked | FailureKind::Internal => {
                 tracing::error!(transport = %self.instance(), session_id = %self.session_id(), op, error = %error, "Transport plugin failed; ending this call.");
-                self.publish_error(&format!("transport plugin failed: {}", error.message));
+                self.publish_error(&format!("transport plugin failed: {}", error.error.message));
                 Some(Ending::new(
                     "plugin_error",
                     close::INTERNAL,
@@ -484,7 +423,7 @@ impl Conn {
             }
             _ => {
                 tracing::warn!(transport = %self.instance(), session_id = %self.session_id(), op, error = %error, "Media stream refused by the transport; closing it.");
-                let text: String = error.message.chars().take(100).collect();
+                let text = close_reason(&error.error.message);
                 Some(Ending::new("protocol_error", close::POLICY, text))
             }
         }
@@ -496,7 +435,7 @@ impl Conn {
             .publish(Event::new(kinds::ERROR, self.session_id()).with("error", message));
     }
 
-    fn encode(&mut self, action: &OutboundAction<'_>) {
+    fn encode(&mut self, action: &Outbound<'_>) {
         encode(
             &mut self.media,
             &mut self.outgoing,
@@ -530,8 +469,8 @@ impl Conn {
         };
         pipeline.pump(Instant::now(), session, &mut |action| {
             let counter = match action {
-                OutboundAction::Audio(_) => Some(&session.stats.audio_chunks_out),
-                OutboundAction::Mark(_) => Some(&session.stats.marks_out),
+                Outbound::Audio(_) => Some(&session.stats.audio_chunks_out),
+                Outbound::Mark(_) => Some(&session.stats.marks_out),
                 _ => None,
             };
             if let Some(counter) = counter {
@@ -550,10 +489,7 @@ impl Conn {
             return;
         }
         match serde_json::to_string(event) {
-            Ok(json) => self.encode(&OutboundAction::Other(
-                RStr::from("event"),
-                RStr::from(json.as_str()),
-            )),
+            Ok(json) => self.encode(&Outbound::Event(&json)),
             Err(error) => {
                 tracing::warn!(session_id = %session.id, %error, "An event could not be serialized for the peer.");
             }
@@ -564,7 +500,7 @@ impl Conn {
         match event {
             StreamEvent::Start(start) => {
                 if self.session.is_none() {
-                    let call = match start.new_call.clone().into_option() {
+                    let call = match start.new_call.clone() {
                         Some(call) => call,
                         None => {
                             return Some(Ending::new(
@@ -576,6 +512,7 @@ impl Conn {
                     };
                     match admit(&self.state, &self.transport, call, true).await {
                         Admission::Accepted(session, _) => {
+                            self.media.set_session(&session.id);
                             self.pipeline = Some(self.new_pipeline(&session));
                             self.session = Some(session);
                         }
@@ -585,12 +522,17 @@ impl Conn {
                     }
                 } else if let Some(s) = &self.session {
                     if !s.activate() {
+                        if s.state() == crate::sessions::SessionState::Stopped {
+                            // Ended while the socket waited for its start
+                            // (expired, hung up): nothing is published for it.
+                            return Some(Ending::new("ended", close::NORMAL, "call ended"));
+                        }
                         tracing::debug!(session_id = %s.id, "Start on an already active session ignored.");
                     }
                 }
                 if let Some(s) = &self.session {
                     if let Ok(mut id) = s.stream_id.lock() {
-                        *id = start.stream_id.to_string();
+                        *id = start.stream_id.clone();
                     }
                     tracing::info!(
                         session_id = %s.id,
@@ -605,18 +547,14 @@ impl Conn {
                     let params: serde_json::Map<String, serde_json::Value> = start
                         .custom_params
                         .iter()
-                        .map(|kv| {
+                        .map(|(key, value)| {
                             // Parameters can carry credentials; never publish those.
-                            let key = kv.key.to_ascii_lowercase();
+                            let lower = key.to_ascii_lowercase();
                             let secret = ["token", "secret", "password", "key"]
                                 .iter()
-                                .any(|s| key.contains(s));
-                            let value = if secret {
-                                "<redacted>"
-                            } else {
-                                kv.value.as_str()
-                            };
-                            (kv.key.to_string(), value.into())
+                                .any(|s| lower.contains(s));
+                            let value = if secret { "<redacted>" } else { value.as_str() };
+                            (key.clone(), value.into())
                         })
                         .collect();
                     self.state.events.publish(
@@ -633,17 +571,14 @@ impl Conn {
                 }
                 None
             }
-            StreamEvent::Dtmf(d) => {
-                self.state.events.publish(
-                    Event::new(kinds::DTMF, self.session_id()).with("digit", d.digit.as_str()),
-                );
+            StreamEvent::Dtmf { digit } => {
+                self.state
+                    .events
+                    .publish(Event::new(kinds::DTMF, self.session_id()).with("digit", digit));
                 None
             }
             StreamEvent::Mark(name) => {
-                let current = self
-                    .pipeline
-                    .as_mut()
-                    .is_some_and(|p| p.on_mark(name.as_str()));
+                let current = self.pipeline.as_mut().is_some_and(|p| p.on_mark(&name));
                 if let Some(s) = &self.session {
                     s.stats.marks_in.fetch_add(1, Ordering::Relaxed);
                     if !current {
@@ -657,7 +592,7 @@ impl Conn {
                 let r = if reason.is_empty() {
                     "stopped".to_owned()
                 } else {
-                    reason.to_string()
+                    reason
                 };
                 Some(Ending::new(&r, close::NORMAL, "stream stopped"))
             }
@@ -665,12 +600,12 @@ impl Conn {
                 let r = if reason.is_empty() {
                     "hangup".to_owned()
                 } else {
-                    reason.to_string()
+                    reason
                 };
                 Some(Ending::new(&r, close::NORMAL, "call ended"))
             }
-            StreamEvent::Other(ext) => {
-                tracing::debug!(session_id = %self.session_id(), kind = %ext.kind, "Transport event this host does not act on.");
+            StreamEvent::Other(kind) => {
+                tracing::debug!(session_id = %self.session_id(), %kind, "Transport event this host does not act on.");
                 None
             }
         }
@@ -683,25 +618,35 @@ impl Conn {
     }
 
     fn finish(&mut self, reason: &str) {
-        let Some(session) = self.session.take() else {
-            return;
-        };
-        if let Some(s) = self.state.sessions.finish(&session.id, reason) {
-            let stats = s.stats.snapshot();
-            tracing::info!(
-                session_id = %s.id,
-                call_sid = %s.call.call_id,
-                stream_sid = %s.stream_id.lock().map(|x| x.clone()).unwrap_or_default(),
-                from = %s.call.from,
-                to = %s.call.to,
-                reason,
-                stats = %serde_json::to_string(&stats).unwrap_or_default(),
-                "Call ended."
-            );
-            self.state.pipeline.end_call(&s.id);
-            self.state
-                .events
-                .publish(Event::new(kinds::CALL_ENDED, &s.id).with("reason", reason));
+        if let Some(session) = self.session.take() {
+            self.state.calls.end(&session.id, reason);
         }
+    }
+}
+
+/// A close reason that fits a close frame (at most 123 bytes of UTF-8;
+/// longer ones are a protocol error at the receiver), cut at a character.
+fn close_reason(text: &str) -> String {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_reason;
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        assert_eq!(close_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(
+            cut.len() <= 123 && cut.chars().all(|c| c == 'é'),
+            "{}",
+            cut.len()
+        );
     }
 }

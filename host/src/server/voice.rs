@@ -3,25 +3,21 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use super::{
+    calls::{admit, Admission},
+    http::{error_response, into_response, match_route, web_request},
+    stream, AppState,
+};
+use crate::{
+    model::{Decision, FailureKind, RouteKind, StreamOpen, WebRequest, WebhookOutcome},
+    plugins::{CallError, Transport},
+};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, FromRequestParts, Path, Request, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-};
-use voicegate_plugin_api::{
-    CallDecision, ErrorKind, HttpOutcome, ROption, RStr, RouteKind, StreamOpen,
-};
-
-use super::{
-    calls::{admit, Admission},
-    http::{error_response, into_response, match_route, OwnedRequest},
-    stream, AppState,
-};
-use crate::{
-    events::{kinds, Event},
-    plugins::{CallError, Transport},
 };
 
 /// Read buffer of a media WebSocket, bytes.
@@ -47,17 +43,20 @@ pub async fn dispatch(
     handle(state, instance, path, connect, req).await
 }
 
-/// Maps a plugin error to an HTTP status and logs it.
+/// Maps a plugin error to an HTTP status and logs it. A client whose
+/// request was malformed is told what was wrong with it; every other body
+/// is generic: why a signature failed (the URL it was checked against, the
+/// key to fix) is for the operator's log, not for whoever sent it.
 fn plugin_error_response(error: &CallError) -> Response {
     let (status, text) = match error.kind() {
-        ErrorKind::UNAUTHORIZED => (
+        FailureKind::Unauthorized => (
             StatusCode::FORBIDDEN,
             "forbidden: request signature or credentials rejected",
         ),
-        ErrorKind::INVALID_INPUT => (StatusCode::BAD_REQUEST, "bad request"),
-        ErrorKind::NOT_FOUND => (StatusCode::NOT_FOUND, "not found"),
-        ErrorKind::UNSUPPORTED => (StatusCode::METHOD_NOT_ALLOWED, "not supported"),
-        ErrorKind::BUSY => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        FailureKind::InvalidInput => (StatusCode::BAD_REQUEST, "bad request"),
+        FailureKind::NotFound => (StatusCode::NOT_FOUND, "not found"),
+        FailureKind::Unsupported => (StatusCode::METHOD_NOT_ALLOWED, "not supported"),
+        FailureKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     };
     if status.is_server_error() {
@@ -72,14 +71,11 @@ fn plugin_error_response(error: &CallError) -> Response {
         "kind" => error.kind().name()
     )
     .increment(1);
-    let message = match error.kind() {
-        // Tell the client what was wrong with its input; never internals.
-        ErrorKind::INVALID_INPUT | ErrorKind::UNAUTHORIZED | ErrorKind::NOT_FOUND => {
-            format!("{text}: {}", error.error.message)
-        }
-        _ => text.to_owned(),
-    };
-    error_response(status, &message)
+    if error.kind() == FailureKind::InvalidInput {
+        let detail: String = error.error.message.chars().take(200).collect();
+        return error_response(status, &format!("{text}: {detail}"));
+    }
+    error_response(status, text)
 }
 
 async fn handle(
@@ -98,9 +94,9 @@ async fn handle(
     let method = req.method().clone();
     let route = transport.info.routes.iter().find_map(|r| {
         let captured = match_route(r, &path)?;
-        let method_ok = r.kind == RouteKind::WEBSOCKET
-            || r.method.as_str() == "*"
-            || r.method.as_str().eq_ignore_ascii_case(method.as_str());
+        let method_ok = r.kind == RouteKind::WebSocket
+            || r.method == "*"
+            || r.method.eq_ignore_ascii_case(method.as_str());
         method_ok.then(|| (r.clone(), captured.to_owned()))
     });
     let Some((route, session_id)) = route else {
@@ -111,12 +107,12 @@ async fn handle(
     };
 
     let (mut parts, body) = req.into_parts();
-    if route.kind == RouteKind::WEBSOCKET {
+    if route.kind == RouteKind::WebSocket {
         let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => ws,
             Err(rejection) => return rejection.into_response(),
         };
-        let owned = OwnedRequest::new(
+        let owned = web_request(
             &parts.method,
             &parts.uri,
             &path,
@@ -140,7 +136,7 @@ async fn handle(
         Ok(b) => b,
         Err(_) => return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
-    let owned = OwnedRequest::new(
+    let owned = web_request(
         &parts.method,
         &parts.uri,
         &path,
@@ -152,15 +148,15 @@ async fn handle(
     webhook(state, transport, owned).await
 }
 
-async fn webhook(state: Arc<AppState>, transport: Arc<Transport>, req: OwnedRequest) -> Response {
+async fn webhook(state: Arc<AppState>, transport: Arc<Transport>, req: WebRequest) -> Response {
     let who = transport.id.instance.clone();
-    let outcome = match transport.handle_http(&req.as_ffi()) {
+    let outcome = match transport.handle_http(&req) {
         Ok(o) => o,
         Err(e) => return plugin_error_response(&e),
     };
     match outcome {
-        HttpOutcome::Respond(resp) => into_response(resp, &who),
-        HttpOutcome::NewCall(call) => {
+        WebhookOutcome::Respond(resp) => into_response(resp, &who),
+        WebhookOutcome::NewCall(call) => {
             let (decision, call) = match admit(&state, &transport, call.clone(), false).await {
                 Admission::Accepted(session, decision) => (decision, session.call.clone()),
                 Admission::Rejected(decision) => (decision, call),
@@ -169,40 +165,27 @@ async fn webhook(state: Arc<AppState>, transport: Arc<Transport>, req: OwnedRequ
                 Ok(resp) => into_response(resp, &who),
                 Err(e) => {
                     // The carrier gets a plain error; the call cannot go on.
-                    if let CallDecision::Accept(a) = &decision {
-                        state
-                            .sessions
-                            .finish(a.session_id.as_str(), "answer_failed");
+                    if let Decision::Accept(a) = &decision {
+                        state.calls.end(&a.session_id, "answer_failed");
                     }
                     plugin_error_response(&e)
                 }
             }
         }
-        HttpOutcome::CallEnded(ended) => {
-            if let Some(session) = state.sessions.find_by_call(&who, ended.call_id.as_str()) {
-                tracing::info!(session_id = %session.id, reason = %ended.reason, "Carrier reports the call ended.");
-                session
-                    .hangup
-                    .send_replace(Some(format!("carrier:{}", ended.reason)));
-                // A session that never connected has no stream task to end it.
-                if session.state() == crate::sessions::SessionState::Created {
-                    if let Some(s) = state
-                        .sessions
-                        .finish(&session.id, &format!("carrier:{}", ended.reason))
-                    {
-                        state.pipeline.end_call(&s.id);
-                        state.events.publish(
-                            Event::new(kinds::CALL_ENDED, &s.id)
-                                .with("reason", format!("carrier:{}", ended.reason)),
-                        );
-                    }
-                }
+        WebhookOutcome::CallEnded {
+            call_id,
+            reason,
+            response,
+        } => {
+            if let Some(session) = state.sessions.find_by_call(&who, &call_id) {
+                tracing::info!(session_id = %session.id, %reason, "Carrier reports the call ended.");
+                state.calls.hang_up(&session, &format!("carrier:{reason}"));
             }
-            into_response(ended.response, &who)
+            into_response(response, &who)
         }
-        HttpOutcome::Other(other) => {
-            tracing::debug!(instance = %who, kind = %other.extension.kind, "Transport returned an extension outcome this host does not act on.");
-            into_response(other.response, &who)
+        WebhookOutcome::Other { kind, response } => {
+            tracing::debug!(instance = %who, %kind, "Transport returned an extension outcome this host does not act on.");
+            into_response(response, &who)
         }
     }
 }
@@ -212,43 +195,48 @@ async fn open_websocket(
     transport: Arc<Transport>,
     binds_session: bool,
     session_id: String,
-    req: OwnedRequest,
+    req: WebRequest,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let refused = |reason: &'static str| {
+        metrics::counter!("voicegate_streams_refused_total", "transport" => transport.id.instance.clone(), "reason" => reason).increment(1);
+    };
     let session = if binds_session {
         match state.sessions.get_live(&session_id) {
             Some(s) if s.transport.id.instance == transport.id.instance => Some(s),
             _ => {
-                tracing::warn!(instance = %transport.id.instance, session_id = %session_id, "Media stream refused: unknown or ended session.");
-                metrics::counter!("voicegate_streams_refused_total", "transport" => transport.id.instance.clone(), "reason" => "unknown_session").increment(1);
+                tracing::warn!(instance = %transport.id.instance, "Media stream refused: unknown or ended session.");
+                refused("unknown_session");
                 return error_response(StatusCode::NOT_FOUND, "unknown or ended session");
             }
         }
     } else {
         None
     };
-    if let Some(s) = &session {
-        if s.state() != crate::sessions::SessionState::Created {
-            return error_response(
-                StatusCode::CONFLICT,
-                "this session's stream is already connected or ended",
-            );
-        }
-    }
+    // The transport checks the upgrade (its signature) before the session
+    // is claimed: an unauthenticated socket must not take a call's slot.
     let media = {
         let open = StreamOpen {
-            request: req.as_ffi(),
-            session_id: RStr::from(session_id.as_str()),
-            call: match &session {
-                Some(s) => ROption::RSome(&s.call),
-                None => ROption::RNone,
-            },
+            request: &req,
+            session_id: &session_id,
+            call: session.as_ref().map(|s| &s.call),
         };
         match transport.open_stream(&open) {
             Ok(m) => m,
             Err(e) => return plugin_error_response(&e),
         }
     };
+    if let Some(s) = &session {
+        // One socket per session: the first to claim it wins.
+        if !s.claim() {
+            tracing::warn!(session_id = %s.id, "Media stream refused: the session's stream is already connected or ended.");
+            refused("already_claimed");
+            return error_response(
+                StatusCode::CONFLICT,
+                "this session's stream is already connected or ended",
+            );
+        }
+    }
     let max = state.loaded.config.server.max_frame_bytes;
     // A media stream reads a few hundred bytes every 20 ms. tungstenite's
     // default 128 KiB read buffer is zero-filled before every read and ends

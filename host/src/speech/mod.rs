@@ -22,13 +22,13 @@ use std::{
 };
 
 use tokio::sync::mpsc::UnboundedSender;
-use voicegate_plugin_api::{Capabilities, OutboundAction, RSlice, RStr, TransportInfo};
 
 pub use playout::{Emit, PlayoutConfig, Progress};
 pub use synth::{SynthMsg, MAX_REPLY_SECONDS};
 
 use crate::{
     media::resample::StreamResampler,
+    model::{Outbound, TransportInfo},
     plugins::{CallError, Tts},
 };
 use playout::Playout;
@@ -146,7 +146,7 @@ impl Speaker {
         session_id: &str,
         tx: UnboundedSender<SynthMsg>,
     ) -> Option<Self> {
-        if !info.capabilities.contains(Capabilities::OUTBOUND_AUDIO) {
+        if !info.capabilities.outbound_audio {
             return None;
         }
         let out_rate = info.outbound_format.sample_rate;
@@ -169,12 +169,12 @@ impl Speaker {
             frame: Duration::from_millis(u64::from(frame_ms)),
             lead_frames: frames(settings.lead_ms),
             mark_every: frames(settings.mark_every_ms),
-            marks: info.capabilities.contains(Capabilities::MARKS),
+            marks: info.capabilities.marks,
         };
         Some(Self {
             tts,
             session_id: session_id.to_owned(),
-            can_clear: info.capabilities.contains(Capabilities::CLEAR),
+            can_clear: info.capabilities.clear,
             playout: Playout::new(cfg),
             resampler,
             resampled: Vec::new(),
@@ -285,13 +285,13 @@ impl Speaker {
     }
 
     /// Sends what is due: a pending clear, then frames and marks.
-    pub fn poll(&mut self, now: Instant, send: &mut dyn FnMut(OutboundAction<'_>)) {
+    pub fn poll(&mut self, now: Instant, send: &mut dyn FnMut(Outbound<'_>)) {
         if std::mem::take(&mut self.pending_clear) {
-            send(OutboundAction::Clear);
+            send(Outbound::Clear);
         }
         let progress = self.playout.poll(now, &mut |e| match e {
-            Emit::Audio(pcm) => send(OutboundAction::Audio(RSlice::from_slice(pcm))),
-            Emit::Mark(name) => send(OutboundAction::Mark(RStr::from(name))),
+            Emit::Audio(pcm) => send(Outbound::Audio(pcm)),
+            Emit::Mark(name) => send(Outbound::Mark(name)),
         });
         self.on_progress(progress, now);
     }

@@ -13,12 +13,7 @@ use std::sync::{
     Arc,
 };
 
-use abi_stable::{sabi_trait::TD_Opaque, sabi_types::RMut, std_types::RSlice};
 use tokio::sync::mpsc::UnboundedSender;
-use voicegate_plugin_api::{
-    abi::{AudioSinkFfi, AudioSinkFfi_TO},
-    RStr, TtsRequest,
-};
 
 use crate::plugins::{CallError, Tts};
 
@@ -55,8 +50,7 @@ pub struct SynthJob {
     pub tx: UnboundedSender<SynthMsg>,
 }
 
-/// Hands chunks to the call's task. Called across the FFI boundary: only
-/// copies and sends, nothing that can panic.
+/// Hands chunks to the call's task; the plugin calls it for each chunk.
 struct ChunkSink<'a> {
     job: &'a SynthJob,
     samples: u64,
@@ -64,8 +58,8 @@ struct ChunkSink<'a> {
     truncated: bool,
 }
 
-impl AudioSinkFfi for ChunkSink<'_> {
-    fn chunk(&mut self, pcm: RSlice<'_, i16>) -> bool {
+impl ChunkSink<'_> {
+    fn chunk(&mut self, pcm: &[i16]) -> bool {
         if self.job.cancel.load(Ordering::Relaxed) {
             return false;
         }
@@ -78,7 +72,7 @@ impl AudioSinkFfi for ChunkSink<'_> {
             .tx
             .send(SynthMsg::Audio {
                 reply: self.job.reply,
-                pcm: pcm.as_slice().to_vec(),
+                pcm: pcm.to_vec(),
             })
             // The call ended: no one wants the rest.
             .is_ok()
@@ -104,14 +98,10 @@ impl SynthJob {
             if self.cancel.load(Ordering::Relaxed) || sink.truncated {
                 break;
             }
-            let req = TtsRequest {
-                text: RStr::from(text.as_str()),
-                session_id: RStr::from(self.session_id.as_str()),
-                voice: RStr::from(""),
-                extensions_json: RStr::from(""),
-            };
-            let ffi = AudioSinkFfi_TO::from_ptr(RMut::new(&mut sink), TD_Opaque);
-            if let Err(error) = self.tts.synthesize(&req, ffi) {
+            if let Err(error) = self
+                .tts
+                .synthesize(text, &self.session_id, &mut |pcm| sink.chunk(pcm))
+            {
                 result = Err(error);
                 break;
             }

@@ -1,11 +1,12 @@
-//! The `StableAbi` contract between host and plugins (interface v1).
+//! The `StableAbi` contract between host and plugins (interface v2).
 //!
 //! Plugin authors do not use this module directly: they implement the plain
 //! traits of the crate root and call [`crate::export_plugin!`]. The host uses
-//! it to load libraries and call instances.
+//! it to load libraries ([`compat::check`]) and call instances.
 
 #![allow(unsafe_code)]
 
+pub mod compat;
 mod root;
 mod traits;
 

@@ -17,19 +17,24 @@ use crate::types::{InstanceConfig, PluginError, PluginInfo};
 /// Constructor of one provider kind.
 pub type Factory<T> = extern "C" fn(InstanceConfig, HostServicesBox) -> RResult<T, PluginError>;
 
-/// The table of entry points of a plugin library (interface v1).
+/// The table of entry points of a plugin library (interface v2).
 ///
-/// Frozen: a field added here would make every plugin built before it fail
-/// the host's layout check. Later needs go through `call_ext`, the
-/// `extensions_json` fields, or a new interface generation
-/// (docs/plugin-api-versioning.md).
+/// Fields up to `call_ext` are the 2.0 prefix and never change. A 2.x
+/// minor may append fields after it (a new provider kind's constructor, for
+/// example); their accessors return `None` for libraries built before them,
+/// and a library built against a newer minor carries fields this host does
+/// not know, which it never calls (docs/plugin-api-versioning.md).
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginRoot_Ref)))]
-#[sabi(missing_field(panic))]
+#[sabi(missing_field(option))]
 pub struct PluginRoot {
     /// Metadata; cheap, never fails.
     pub info: extern "C" fn() -> PluginInfo,
+    /// Called once per library before any instance is created, with
+    /// services whose log records carry the plugin's name but no instance
+    /// (for the plugin's own threads, outside any call).
+    pub init: extern "C" fn(HostServicesBox) -> RResult<(), PluginError>,
     /// Creates a transport instance.
     pub new_transport:
         extern "C" fn(InstanceConfig, HostServicesBox) -> RResult<TransportBox, PluginError>,
@@ -43,9 +48,12 @@ pub struct PluginRoot {
     /// Creates a responder instance.
     pub new_responder:
         extern "C" fn(InstanceConfig, HostServicesBox) -> RResult<ResponderBox, PluginError>,
-    /// Library-level escape hatch (`op`, JSON payload) for later versions.
+    /// Library-level escape hatch (`op`, JSON payload).
     #[sabi(last_prefix_field)]
     pub call_ext: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<RString, PluginError>,
+    /// Appended by the growth rehearsal: what a 2.1 root field looks like.
+    #[cfg(feature = "rehearse-next-minor")]
+    pub rehearsal_probe: extern "C" fn() -> u32,
 }
 
 impl RootModule for PluginRoot_Ref {
@@ -56,4 +64,4 @@ impl RootModule for PluginRoot_Ref {
 }
 
 /// The root module's name; names the interface generation.
-pub const ROOT_MODULE_NAME: &str = "voicegate_plugin_v1";
+pub const ROOT_MODULE_NAME: &str = "voicegate_plugin_v2";

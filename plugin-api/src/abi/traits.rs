@@ -1,9 +1,16 @@
 //! FFI-safe trait objects. The host calls plugin-implemented ones and hands
 //! plugins host-implemented ones (services, sinks).
 //!
-//! Every plugin-implemented method returns `RResult`: the adapters in
-//! [`crate::adapters`] wrap each body in a panic guard, so a bug in one plugin
-//! call becomes an error for that call instead of ending the process.
+//! Every plugin-implemented method returns `RResult` (or a plain value) and
+//! runs inside the author layer's panic guard, and so does dropping a
+//! plugin object: a bug in one plugin call becomes an error for that call
+//! instead of ending the process. The host guards its own implementations
+//! the same way.
+//!
+//! Growth within 2.x: a later minor may append methods after a trait's
+//! `last_prefix_field`, each with a default body; a host or plugin that
+//! lacks them falls back to the default at run time (see
+//! docs/plugin-api-versioning.md). Nothing above that line ever changes.
 
 // The generated code of `#[sabi_trait]` trips these.
 #![allow(
@@ -20,12 +27,13 @@ use abi_stable::{
 };
 
 use crate::types::{
-    Answer, CallDecision, CallRequest, HttpOutcome, HttpRequest, HttpResponse, LogLevel,
-    OutboundAction, PluginError, StreamEvent, StreamOpen, SttInfo, SttRequest, Transcript,
-    TransportInfo, TtsInfo, TtsRequest, Turn, Verdict, WsFrame,
+    Action, CallDecision, CallRequest, HttpOutcome, HttpRequest, HttpResponse, Hypothesis,
+    LogLevel, LogRecord, OutboundAction, PluginError, StreamEvent, StreamOpen, SttInfo,
+    SttSessionOpen, Transcript, TransportInfo, TtsInfo, TtsRequest, Turn, Verdict, WsFrame,
 };
 
-/// Services the host offers every instance. Implemented by the host.
+/// Services the host offers every instance. Implemented by the host, one
+/// object per instance (its logs carry the instance's name).
 #[sabi_trait]
 pub trait HostServicesFfi: Send + Sync {
     /// Wall-clock time, milliseconds since the Unix epoch.
@@ -33,13 +41,15 @@ pub trait HostServicesFfi: Send + Sync {
     /// The most verbose level the host will keep; plugins skip the rest.
     fn max_log_level(&self) -> LogLevel;
     /// Emits a log record tagged with the plugin and instance.
-    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>);
+    fn log(&self, record: &LogRecord<'_>);
     /// Counts one hit for `key` and returns the hits within the last
-    /// `window_ms`, this one included. May block if a shared store backs it.
+    /// `window_ms`, this one included. May block if a shared store backs
+    /// it: the host calls policies on its policy workers, never on the
+    /// reactor.
     fn counter_hit(&self, key: RStr<'_>, window_ms: u64) -> RResult<u64, PluginError>;
     /// The hits within the last `window_ms`, without counting one.
     fn counter_get(&self, key: RStr<'_>, window_ms: u64) -> RResult<u64, PluginError>;
-    /// Escape hatch for services added after interface v1.
+    /// Escape hatch for services without a method yet.
     #[sabi(last_prefix_field)]
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError>;
 }
@@ -90,6 +100,39 @@ pub trait AudioSinkFfi {
 /// Borrowed audio sink.
 pub type AudioSinkMut<'a> = AudioSinkFfi_TO<'a, RMut<'a, ()>>;
 
+/// Receives a responder's answer while it is being written. Implemented by
+/// the host.
+#[sabi_trait]
+pub trait AnswerSinkFfi {
+    /// More answer text. Returns `false` when the host wants the answer to
+    /// stop (barge-in, hang-up, shutdown): return promptly.
+    fn text(&mut self, delta: RStr<'_>) -> bool;
+    /// An action; `false` as for [`AnswerSinkFfi::text`].
+    fn action(&mut self, action: &Action) -> bool;
+    /// The answer is an apology for a failure the caller should not hear
+    /// about; the host reports it as an `error` event with `kind` (a short
+    /// lower-case code: `timeout`, `status`, …) as its `error_kind`.
+    fn degraded(&mut self, kind: RStr<'_>, message: RStr<'_>);
+    /// Whether the host wants the answer to stop; poll it while waiting.
+    #[sabi(last_prefix_field)]
+    fn is_stopped(&self) -> bool;
+}
+
+/// Borrowed answer sink.
+pub type AnswerSinkMut<'a> = AnswerSinkFfi_TO<'a, RMut<'a, ()>>;
+
+/// Receives interim hypotheses from an STT session, from any thread, for as
+/// long as the session lives. Implemented by the host.
+#[sabi_trait]
+pub trait HypothesisSinkFfi: Send + Sync {
+    /// An interim hypothesis.
+    #[sabi(last_prefix_field)]
+    fn partial(&self, hypothesis: &Hypothesis<'_>);
+}
+
+/// Shared hypothesis sink.
+pub type HypothesisSinkBox = HypothesisSinkFfi_TO<'static, RArc<()>>;
+
 /// A transport instance.
 #[sabi_trait]
 pub trait TransportFfi: Send + Sync {
@@ -128,17 +171,37 @@ pub type MediaStreamBox = MediaStreamFfi_TO<'static, RBox<()>>;
 #[sabi_trait]
 pub trait SttFfi: Send + Sync {
     fn describe(&self) -> RResult<SttInfo, PluginError>;
-    fn transcribe(&self, req: &SttRequest<'_>) -> RResult<Transcript, PluginError>;
-    /// Warm whatever a new call needs (called when a call is accepted).
-    fn prepare_call(&self, session_id: RStr<'_>) -> RResult<(), PluginError>;
-    /// Free what `prepare_call` set up.
-    fn end_call(&self, session_id: RStr<'_>) -> RResult<(), PluginError>;
+    /// Opens the STT session of one call (when the call is accepted).
+    fn open_session(
+        &self,
+        open: &SttSessionOpen<'_>,
+        partials: HypothesisSinkBox,
+    ) -> RResult<SttSessionBox, PluginError>;
     #[sabi(last_prefix_field)]
     fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError>;
 }
 
 /// An owned STT instance.
 pub type SttBox = SttFfi_TO<'static, RBox<()>>;
+
+/// The STT state of one call. Utterances are numbered by the host; methods
+/// for different utterances may run at the same time on different threads.
+#[sabi_trait]
+pub trait SttSessionFfi: Send + Sync {
+    /// Appends audio to `utterance`. Must not block.
+    fn push(&self, utterance: u64, pcm: RSlice<'_, i16>) -> RResult<(), PluginError>;
+    /// `utterance` is complete: its final transcript. May block (the host
+    /// calls it on an STT worker).
+    fn finish(&self, utterance: u64) -> RResult<Transcript, PluginError>;
+    /// Abandons `utterance`: a `finish` in progress returns promptly with
+    /// [`ErrorKind::CANCELLED`]. Must not block.
+    fn cancel(&self, utterance: u64);
+    #[sabi(last_prefix_field)]
+    fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError>;
+}
+
+/// An owned STT session (closed when dropped).
+pub type SttSessionBox = SttSessionFfi_TO<'static, RBox<()>>;
 
 /// A policy instance.
 #[sabi_trait]
@@ -163,13 +226,34 @@ pub trait TtsFfi: Send + Sync {
 /// An owned TTS instance.
 pub type TtsBox = TtsFfi_TO<'static, RBox<()>>;
 
-/// A responder instance.
-#[sabi_trait]
-pub trait ResponderFfi: Send + Sync {
-    fn respond(&self, turn: &Turn) -> RResult<Answer, PluginError>;
-    #[sabi(last_prefix_field)]
-    fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError>;
+/// The responder trait, written once for both shapes of the crate: as
+/// released, and with the method the growth rehearsal appends (the
+/// `rehearse-next-minor` feature; see tests/tests/interface_growth.rs).
+macro_rules! responder_ffi {
+    ($($appended:tt)*) => {
+        /// A responder instance.
+        #[sabi_trait]
+        pub trait ResponderFfi: Send + Sync {
+            /// Answers one turn into `sink`, as the text arrives. May block
+            /// (the host calls it on a responder worker).
+            fn respond(&self, turn: &Turn, sink: AnswerSinkMut<'_>) -> RResult<(), PluginError>;
+            #[sabi(last_prefix_field)]
+            fn call_ext(&self, op: RStr<'_>, payload: RStr<'_>) -> RResult<RString, PluginError>;
+            $($appended)*
+        }
+    };
 }
+
+#[cfg(not(feature = "rehearse-next-minor"))]
+responder_ffi!();
+
+#[cfg(feature = "rehearse-next-minor")]
+responder_ffi!(
+    /// Appended by the rehearsal: what a 2.1 method looks like.
+    fn rehearsal_probe(&self) -> u32 {
+        0
+    }
+);
 
 /// An owned responder instance.
 pub type ResponderBox = ResponderFfi_TO<'static, RBox<()>>;

@@ -4,10 +4,11 @@ use abi_stable::std_types::{RResult, RStr};
 
 use crate::{
     abi::HostServicesBox,
-    types::{LogLevel, PluginError},
+    types::{LogLevel, LogRecord, PluginError},
 };
 
-/// A cheap, clonable handle to the host's services (clock, counters, logs).
+/// A cheap, clonable handle to the host's services (clock, counters, logs),
+/// bound to one instance: its log records carry the instance's name.
 pub struct Host {
     inner: HostServicesBox,
 }
@@ -24,7 +25,8 @@ impl Host {
 
     /// Counts one hit for `key` and returns the hits in the last `window_ms`,
     /// this one included. The host may back it with a shared store, so it
-    /// can fail and may block briefly.
+    /// can fail and may block briefly (policies run on the host's policy
+    /// workers, never on its network threads).
     pub fn counter_hit(&self, key: &str, window_ms: u64) -> Result<u64, PluginError> {
         into_result(self.inner.counter_hit(RStr::from(key), window_ms))
     }
@@ -34,11 +36,24 @@ impl Host {
         into_result(self.inner.counter_get(RStr::from(key), window_ms))
     }
 
-    /// Logs through the host (the `log` crate's macros also end up here).
+    /// Logs through the host as this instance. Inside a host call the host
+    /// adds the call's session id itself; from your own threads, use
+    /// [`Host::log_for`] to name it. The `log` crate's macros also end up
+    /// at the host.
     pub fn log(&self, level: LogLevel, message: &str) {
+        self.log_for("", level, message);
+    }
+
+    /// Logs through the host as this instance, about `session_id`.
+    pub fn log_for(&self, session_id: &str, level: LogLevel, message: &str) {
         if level <= self.inner.max_log_level() {
-            self.inner
-                .log(level, RStr::from("plugin"), RStr::from(message));
+            self.inner.log(&LogRecord {
+                level,
+                target: RStr::from("plugin"),
+                message: RStr::from(message),
+                session_id: RStr::from(session_id),
+                fields_json: RStr::from(""),
+            });
         }
     }
 }

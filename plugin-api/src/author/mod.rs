@@ -1,28 +1,34 @@
 //! The author layer: plain Rust traits a plugin implements.
 //!
 //! Implement one or more of these for your types and name them in
-//! [`crate::export_plugin!`]. Every method runs inside a panic guard; a
-//! panic becomes an error of kind [`crate::ErrorKind::PANICKED`] for that one
-//! call.
+//! [`crate::export_plugin!`]. Every method, and dropping every object you
+//! hand the host, runs inside a panic guard; a panic becomes an error of
+//! kind [`crate::ErrorKind::PANICKED`] for that one call.
 //!
 //! Threading: the host may call a `&self` method from several threads at
 //! once (instances are shared), and calls `&mut self` stream methods from one
-//! task at a time. Transport and policy methods must not block: no sleeps,
-//! no network, no locks held for long. STT, TTS and responder methods run on
-//! the host's blocking pool and may take their time.
+//! task at a time. Transport methods must not block: no sleeps, no network,
+//! no locks held for long; the host calls them on its network threads.
+//! Policy, STT `finish`, TTS and responder methods run on the host's bounded
+//! worker pools, each with a deadline, and may take their time within it.
 
+mod answer;
 mod context;
 mod host;
 mod io;
+mod stt;
 
+pub use answer::AnswerOut;
 pub use context::Context;
 pub use host::Host;
 pub use io::{AudioOut, Events, Frames};
+pub(crate) use stt::Buffered;
+pub use stt::{Cancel, Partials, SttSession};
 
 use crate::types::{
-    Answer, CallDecision, CallRequest, HttpOutcome, HttpRequest, HttpResponse, OutboundAction,
-    PluginError, StreamOpen, SttInfo, SttRequest, Transcript, TransportInfo, TtsInfo, TtsRequest,
-    Turn, Verdict, WsFrame,
+    CallDecision, CallRequest, HttpOutcome, HttpRequest, HttpResponse, OutboundAction, PluginError,
+    StreamOpen, SttInfo, SttRequest, SttSessionOpen, Transcript, TransportInfo, TtsInfo,
+    TtsRequest, Turn, Verdict, WsFrame,
 };
 
 fn no_extension(op: &str) -> Result<String, PluginError> {
@@ -56,7 +62,7 @@ pub trait Transport: Send + Sync + Sized + 'static {
     /// Validates a WebSocket upgrade and creates its protocol state.
     fn open_stream(&self, open: &StreamOpen<'_>) -> Result<Self::Stream, PluginError>;
 
-    /// Escape hatch for operations added after interface v1.
+    /// Escape hatch for operations without a method yet.
     fn call_ext(&self, op: &str, _payload: &str) -> Result<String, PluginError> {
         no_extension(op)
     }
@@ -74,20 +80,26 @@ pub trait MediaStream: Send + 'static {
         out: &mut Frames<'_>,
     ) -> Result<(), PluginError>;
 
-    /// Escape hatch for operations added after interface v1.
+    /// Escape hatch for operations without a method yet.
     fn call_ext(&mut self, op: &str, _payload: &str) -> Result<String, PluginError> {
         no_extension(op)
     }
 }
 
-/// Speech to text.
+/// Speech to text, one whole utterance at a time (whisper.cpp and most
+/// local engines). The host turns it into an STT session: it buffers what
+/// it pushes and calls [`Stt::transcribe`] when the utterance is finished,
+/// with a [`Cancel`] that trips when the host abandons the utterance.
+/// Engines that transcribe while audio arrives implement [`StreamingStt`].
 pub trait Stt: Send + Sync + Sized + 'static {
     /// Creates an instance (load the model here, once).
     fn new(ctx: Context) -> Result<Self, PluginError>;
     /// The sample rate wanted and the useful concurrency.
     fn describe(&self) -> Result<SttInfo, PluginError>;
-    /// Transcribes one utterance. Called on the host's blocking pool.
-    fn transcribe(&self, req: &SttRequest<'_>) -> Result<Transcript, PluginError>;
+    /// Transcribes one utterance. Called on one of the host's STT workers;
+    /// check `cancel` where the engine allows and return
+    /// [`PluginError::cancelled`] when it trips.
+    fn transcribe(&self, req: &SttRequest<'_>, cancel: &Cancel) -> Result<Transcript, PluginError>;
     /// Warms per-call state when a call is accepted.
     fn prepare_call(&self, _session_id: &str) -> Result<(), PluginError> {
         Ok(())
@@ -96,7 +108,30 @@ pub trait Stt: Send + Sync + Sized + 'static {
     fn end_call(&self, _session_id: &str) -> Result<(), PluginError> {
         Ok(())
     }
-    /// Escape hatch for operations added after interface v1.
+    /// Escape hatch for operations without a method yet.
+    fn call_ext(&self, op: &str, _payload: &str) -> Result<String, PluginError> {
+        no_extension(op)
+    }
+}
+
+/// Speech to text that works while the caller speaks (a remote streaming
+/// API, an incremental local engine): one session per call, interim
+/// hypotheses through [`Partials`] from any thread.
+pub trait StreamingStt: Send + Sync + Sized + 'static {
+    /// One call's state.
+    type Session: SttSession;
+    /// Creates an instance.
+    fn new(ctx: Context) -> Result<Self, PluginError>;
+    /// The sample rate, concurrency, and `streaming` (set it to `true` to
+    /// get audio frame by frame while the caller speaks).
+    fn describe(&self) -> Result<SttInfo, PluginError>;
+    /// Opens the session of one call.
+    fn open_session(
+        &self,
+        open: &SttSessionOpen<'_>,
+        partials: Partials,
+    ) -> Result<Self::Session, PluginError>;
+    /// Escape hatch for operations without a method yet.
     fn call_ext(&self, op: &str, _payload: &str) -> Result<String, PluginError> {
         no_extension(op)
     }
@@ -109,7 +144,7 @@ pub trait Policy: Send + Sync + Sized + 'static {
     /// Judges a call. Counters and the clock come from the [`Host`] in the
     /// construction context.
     fn evaluate(&self, call: &CallRequest) -> Result<Verdict, PluginError>;
-    /// Escape hatch for operations added after interface v1.
+    /// Escape hatch for operations without a method yet.
     fn call_ext(&self, op: &str, _payload: &str) -> Result<String, PluginError> {
         no_extension(op)
     }
@@ -123,19 +158,25 @@ pub trait Tts: Send + Sync + Sized + 'static {
     fn describe(&self) -> Result<TtsInfo, PluginError>;
     /// Synthesizes `req.text`, streaming chunks into `out` as they are ready.
     fn synthesize(&self, req: &TtsRequest<'_>, out: &mut AudioOut<'_>) -> Result<(), PluginError>;
-    /// Escape hatch for operations added after interface v1.
+    /// Escape hatch for operations without a method yet.
     fn call_ext(&self, op: &str, _payload: &str) -> Result<String, PluginError> {
         no_extension(op)
     }
 }
 
-/// The agent: answers a caller's turn.
+/// The agent: answers a caller's turn, streaming the answer as it is
+/// written.
 pub trait Responder: Send + Sync + Sized + 'static {
     /// Creates an instance.
     fn new(ctx: Context) -> Result<Self, PluginError>;
-    /// Answers one turn. Called on the host's blocking pool.
-    fn respond(&self, turn: &Turn) -> Result<Answer, PluginError>;
-    /// Escape hatch for operations added after interface v1.
+    /// Answers one turn: write text with [`AnswerOut::say`] as it arrives
+    /// (the host starts speaking before the answer is complete) and actions
+    /// with [`AnswerOut::act`]. When either returns `false`, or
+    /// [`AnswerOut::stopped`] turns true, the host no longer wants the
+    /// answer: return promptly. Called on one of the host's responder
+    /// workers.
+    fn respond(&self, turn: &Turn, answer: &mut AnswerOut<'_>) -> Result<(), PluginError>;
+    /// Escape hatch for operations without a method yet.
     fn call_ext(&self, op: &str, _payload: &str) -> Result<String, PluginError> {
         no_extension(op)
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use abi_stable::{
-    std_types::{RString, RVec},
+    std_types::{RStr, RString, RVec},
     StableAbi,
 };
 
@@ -66,6 +66,9 @@ impl ErrorKind {
     pub const INTERNAL: Self = Self(9);
     /// The plugin panicked; the panic was caught at the boundary.
     pub const PANICKED: Self = Self(10);
+    /// The host asked the plugin to stop (a superseded utterance, a
+    /// barge-in, a hang-up) and it did.
+    pub const CANCELLED: Self = Self(11);
 
     /// A stable, lower-case name for logs and metrics labels.
     pub fn name(self) -> &'static str {
@@ -79,6 +82,7 @@ impl ErrorKind {
             Self::TIMEOUT => "timeout",
             Self::FATAL => "fatal",
             Self::PANICKED => "panicked",
+            Self::CANCELLED => "cancelled",
             _ => "internal",
         }
     }
@@ -141,6 +145,11 @@ impl PluginError {
     /// An operation the plugin does not implement.
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::UNSUPPORTED, message)
+    }
+
+    /// The work was stopped because the host asked.
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::CANCELLED, message)
     }
 
     /// A protocol violation that should end the stream.
@@ -219,6 +228,26 @@ impl LogLevel {
     pub const DEBUG: Self = Self(4);
     /// Very verbose tracing.
     pub const TRACE: Self = Self(5);
+}
+
+/// One log record a plugin sends to the host.
+///
+/// The host tags it with the plugin and the instance whose services it went
+/// through; `session_id` and `fields_json` give it the call and any
+/// structured fields.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct LogRecord<'a> {
+    /// Severity.
+    pub level: LogLevel,
+    /// The `log` target (usually the module path).
+    pub target: RStr<'a>,
+    /// The message.
+    pub message: RStr<'a>,
+    /// The call the record is about; empty outside a call.
+    pub session_id: RStr<'a>,
+    /// A JSON object of structured fields; empty when there are none.
+    pub fields_json: RStr<'a>,
 }
 
 /// A generic, typed extension value (`kind` names it, `json` carries it).

@@ -87,6 +87,10 @@ pub struct HttpRequest<'a> {
     pub remote_addr: RStr<'a>,
     /// The operator's public base URL (`server.public_url`), no trailing slash.
     pub public_url: RStr<'a>,
+    /// The TCP peer is one of `server.trusted_proxies`: headers a proxy sets
+    /// (`X-Forwarded-For`, a sign-in proxy's identity header) may be
+    /// believed. `remote_addr` is then already the client the proxy names.
+    pub peer_trusted: bool,
 }
 
 impl<'a> HttpRequest<'a> {

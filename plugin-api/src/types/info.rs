@@ -7,7 +7,8 @@ use abi_stable::{std_types::RString, StableAbi};
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct KindSet(pub u32);
 
-/// One provider kind.
+/// One provider kind. A later 2.x release may add kinds (new constants,
+/// new root-module entries); a host ignores kinds it does not know.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct PluginKind(pub u32);

@@ -107,7 +107,10 @@ pub enum OutboundAction<'a> {
     Clear,
     /// The host is ending the call; a last message, if the protocol has one.
     Hangup(RStr<'a>),
-    /// An action this interface has no variant for.
+    /// One of the call's events, as the JSON object `/api/events` carries,
+    /// for transports with [`Capabilities::EVENTS`].
+    Event(RStr<'a>),
+    /// An action this interface has no variant for (`kind`, JSON).
     Other(RStr<'a>, RStr<'a>),
 }
 
@@ -130,10 +133,8 @@ impl Capabilities {
     /// Closing the stream ends the call.
     pub const HANGUP: Self = Self(1 << 4);
     /// The peer wants the call's events (transcripts, answers, errors): the
-    /// host sends each as [`OutboundAction::Other`] with kind `"event"` and
-    /// the event's JSON (the same object `/api/events` carries) as payload.
-    /// A constant added without a layout change: an older host ignores the
-    /// bit, so a plugin must not rely on receiving events.
+    /// host sends each as [`OutboundAction::Event`] with the event's JSON
+    /// (the same object `/api/events` carries).
     pub const EVENTS: Self = Self(1 << 5);
 
     /// Union of two sets.

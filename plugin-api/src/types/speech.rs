@@ -1,26 +1,59 @@
-//! Speech-to-text, text-to-speech and responder types.
+//! Speech-to-text sessions, text-to-speech, and streamed responder answers.
 
 use abi_stable::{
     std_types::{ROption, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
-use super::KeyValue;
+use super::{Extension, KeyValue};
 
 /// What an STT instance needs and offers.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
 pub struct SttInfo {
-    /// The sample rate `transcribe` expects; the host resamples to it.
+    /// The sample rate the engine takes; the host resamples to it.
     pub sample_rate: u32,
-    /// How many `transcribe` calls may usefully run at once; the host sizes
+    /// How many utterances may usefully be finished at once; the host sizes
     /// its worker pool with it (0: let the host decide).
     pub max_concurrency: u32,
+    /// The engine transcribes while audio arrives (a streaming engine): the
+    /// host pushes the caller's speech frame by frame and asks for the final
+    /// transcript at the end of the turn. Whole-utterance engines (false)
+    /// get each utterance in one push once the turn has ended.
+    pub streaming: bool,
     /// JSON object with anything else (model name, languages).
     pub extensions_json: RString,
 }
 
-/// One utterance to transcribe.
+/// What a new STT session is for.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct SttSessionOpen<'a> {
+    /// The call.
+    pub session_id: RStr<'a>,
+    /// Preferred language, empty for the instance default.
+    pub language: RStr<'a>,
+    /// The rate of the audio the host will push ([`SttInfo::sample_rate`]).
+    pub sample_rate: u32,
+    /// JSON object with anything else.
+    pub extensions_json: RStr<'a>,
+}
+
+/// An interim hypothesis of an utterance that is still being spoken.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct Hypothesis<'a> {
+    /// The utterance it belongs to (the number the host pushed it with).
+    pub utterance: u64,
+    /// The engine's current best guess for the whole utterance so far.
+    pub text: RStr<'a>,
+    /// The prefix of `text` the engine will not revise; may be empty.
+    pub stable: RStr<'a>,
+    /// Confidence in 0..=1, when the engine gives one.
+    pub confidence: ROption<f32>,
+}
+
+/// One utterance to transcribe in one go (whole-utterance engines).
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug)]
 pub struct SttRequest<'a> {
@@ -50,7 +83,7 @@ pub struct Segment {
     pub confidence: ROption<f32>,
 }
 
-/// The result of one transcription.
+/// The final transcript of one utterance.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Default)]
 pub struct Transcript {
@@ -120,6 +153,8 @@ pub struct Message {
 pub struct Turn {
     /// Session id.
     pub session_id: RString,
+    /// Which turn of the call this is, from 1.
+    pub turn: u64,
     /// Transport instance.
     pub transport: RString,
     /// Carrier call id.
@@ -138,14 +173,16 @@ pub struct Turn {
     pub extensions_json: RString,
 }
 
-/// A responder's answer.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, Default)]
-pub struct Answer {
-    /// What to say.
-    pub text: RString,
-    /// End the call after saying it.
-    pub hangup: bool,
-    /// JSON object with anything else.
-    pub extensions_json: RString,
+/// Something the agent wants done besides speaking.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// End the call once everything said so far has been heard.
+    Hangup,
+    /// Transfer the caller to a phone number (E.164) or a SIP URI.
+    Transfer(RString),
+    /// Send DTMF digits (`0`–`9`, `*`, `#`, `A`–`D`, `w` for a pause).
+    Dtmf(RString),
+    /// An action this interface has no variant for (`kind`, JSON).
+    Other(Extension),
 }

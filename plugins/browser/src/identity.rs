@@ -198,6 +198,7 @@ mod tests {
             body: RSlice::from_slice(&[]),
             remote_addr: RStr::from(remote),
             public_url: RStr::from("https://voice.example.com"),
+            peer_trusted: false,
         };
         f(&req)
     }

@@ -3,7 +3,7 @@
 //! The page's `hello` starts the call: the stream reports it in
 //! `StreamStart::new_call`, and the host runs the policy chain and creates
 //! the session. Audio is binary 16-bit little-endian PCM both ways; the
-//! call's events come from the host as `OutboundAction::Other("event", …)`
+//! call's events come from the host as `OutboundAction::Event(…)`
 //! and go to the page as `{"type":"event","event":{…}}`, the first of them
 //! (`call.created`) preceded by `ready` with the session id.
 
@@ -345,7 +345,7 @@ impl MediaStream for BrowserStream {
             OutboundAction::Hangup(reason) => {
                 out.text(&json!({ "type": "hangup", "reason": reason.as_str() }).to_string());
             }
-            OutboundAction::Other(kind, payload) if kind.as_str() == "event" => {
+            OutboundAction::Event(payload) => {
                 return self.on_event(payload.as_str(), out);
             }
             OutboundAction::Other(kind, _) => {
@@ -618,10 +618,7 @@ mod tests {
     fn the_first_event_of_the_session_brings_ready() {
         let mut s = live();
         let created = r#"{"type":"call.created","session_id":"browser-web11-abc","timestamp":"t","tier":"low","from":"client:alice"}"#;
-        let (r, frames) = encode(
-            &mut s,
-            &OutboundAction::Other(RStr::from("event"), RStr::from(created)),
-        );
+        let (r, frames) = encode(&mut s, &OutboundAction::Event(RStr::from(created)));
         r.unwrap();
         assert_eq!(frames.len(), 2);
         let OwnedFrame::Text(ready) = &frames[0] else {
@@ -655,17 +652,11 @@ mod tests {
             r#"{"type":"voice.stt.final","session_id":"browser-web11-abc","text":"hello there"}"#;
         let started = r#"{"type":"call.started","session_id":"browser-web11-abc"}"#;
         for e in [started, stt] {
-            let (r, frames) = encode(
-                &mut s,
-                &OutboundAction::Other(RStr::from("event"), RStr::from(e)),
-            );
+            let (r, frames) = encode(&mut s, &OutboundAction::Event(RStr::from(e)));
             r.unwrap();
             assert_eq!(frames.len(), 1, "{e}");
         }
-        let (r, _) = encode(
-            &mut s,
-            &OutboundAction::Other(RStr::from("event"), RStr::from("nope")),
-        );
+        let (r, _) = encode(&mut s, &OutboundAction::Event(RStr::from("nope")));
         assert_eq!(r.unwrap_err().kind, ErrorKind::INVALID_INPUT);
     }
 }

@@ -39,6 +39,7 @@ fn with_request<R>(
         body: RSlice::from_slice(&[]),
         remote_addr: RStr::from("127.0.0.1:40000"),
         public_url: RStr::from(PUBLIC_URL),
+        peer_trusted: false,
     };
     f(&req)
 }
@@ -159,6 +160,7 @@ fn the_root_without_a_slash_redirects_keeping_the_query() {
         body: RSlice::from_slice(&[]),
         remote_addr: RStr::from("127.0.0.1:1"),
         public_url: RStr::from(PUBLIC_URL),
+        peer_trusted: false,
     };
     let HttpOutcome::Respond(resp) = b.handle_http(&req).unwrap() else {
         panic!("not a response")

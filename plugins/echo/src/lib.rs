@@ -1,10 +1,12 @@
 //! The `echo` responder: answers each turn with "You said: <text>".
 //!
 //! The default agent, so that a fresh install has a complete conversation
-//! loop without any outside service. The prefix is configurable.
+//! loop without any outside service. The prefix is configurable. The answer
+//! is streamed a word at a time, the way an LLM's would be, and stops when
+//! the host no longer wants it.
 
 use serde::Deserialize;
-use voicegate_plugin_api::{Answer, Context, PluginError, Responder, Turn};
+use voicegate_plugin_api::{AnswerOut, Context, PluginError, Responder, Turn};
 
 /// Instance configuration.
 #[derive(Debug, Deserialize)]
@@ -35,12 +37,22 @@ impl Responder for Echo {
         })
     }
 
-    fn respond(&self, turn: &Turn) -> Result<Answer, PluginError> {
-        let text = turn.text.trim();
-        Ok(Answer {
-            text: format!("{}{}", self.prefix, text).into(),
-            ..Answer::default()
-        })
+    fn respond(&self, turn: &Turn, answer: &mut AnswerOut<'_>) -> Result<(), PluginError> {
+        if !answer.say(&self.prefix) {
+            return Ok(());
+        }
+        let mut words = turn.text.split_whitespace().peekable();
+        while let Some(word) = words.next() {
+            let delta = if words.peek().is_some() {
+                format!("{word} ")
+            } else {
+                word.to_owned()
+            };
+            if !answer.say(&delta) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -55,6 +67,7 @@ mod tests {
     fn turn(text: &str) -> Turn {
         Turn {
             session_id: "s".into(),
+            turn: 1,
             transport: "t".into(),
             call_id: "c".into(),
             from: "+1".into(),
@@ -66,11 +79,30 @@ mod tests {
         }
     }
 
+    fn answer(echo: &Echo, text: &str, stop_after: Option<usize>) -> testkit::RecordedAnswer {
+        let mut recorded = testkit::RecordedAnswer {
+            stop_after,
+            ..Default::default()
+        };
+        recorded
+            .answer(|out| echo.respond(&turn(text), out))
+            .unwrap();
+        recorded
+    }
+
     #[test]
-    fn echoes_with_the_default_prefix() {
+    fn echoes_with_the_default_prefix_a_word_at_a_time() {
         let echo = Echo::new(testkit::context("echo", "http://x", "{}")).unwrap();
-        let answer = echo.respond(&turn(" hello there ")).unwrap();
-        assert_eq!(answer.text.as_str(), "You said: hello there");
+        let answer = answer(&echo, " hello there ", None);
+        assert_eq!(answer.text(), "You said: hello there");
+        assert_eq!(answer.deltas, ["You said: ", "hello ", "there"]);
+    }
+
+    #[test]
+    fn stops_when_the_host_no_longer_wants_the_answer() {
+        let echo = Echo::new(testkit::context("echo", "http://x", "{}")).unwrap();
+        let answer = answer(&echo, "one two three four", Some(2));
+        assert_eq!(answer.deltas, ["You said: ", "one "]);
     }
 
     #[test]

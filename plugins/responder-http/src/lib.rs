@@ -34,7 +34,7 @@ use ureq::{
     tls::{RootCerts, TlsConfig},
     Agent,
 };
-use voicegate_plugin_api::{Answer, Context, PluginError, Responder, Turn};
+use voicegate_plugin_api::{Action, AnswerOut, Context, PluginError, Responder, Turn};
 
 use crate::{
     config::{Config, Mode, Settings, TlsRoots},
@@ -226,16 +226,9 @@ impl HttpResponder {
     }
 
     /// The apology, with the failure for the host to report.
-    fn apology(&self, error: &CallError) -> Answer {
-        let extensions = serde_json::json!({
-            "error": error.to_string(),
-            "error_kind": error.kind(),
-        });
-        Answer {
-            text: self.settings.apology.clone().into(),
-            hangup: false,
-            extensions_json: extensions.to_string().into(),
-        }
+    fn apologize(&self, error: &CallError, answer: &mut AnswerOut<'_>) {
+        answer.degraded(error.kind(), &error.to_string());
+        answer.say(&self.settings.apology);
     }
 }
 
@@ -244,7 +237,7 @@ impl Responder for HttpResponder {
         Self::build(&ctx, &|name| std::env::var(name).ok())
     }
 
-    fn respond(&self, turn: &Turn) -> Result<Answer, PluginError> {
+    fn respond(&self, turn: &Turn, answer: &mut AnswerOut<'_>) -> Result<(), PluginError> {
         let started = Instant::now();
         match self.exchange(turn) {
             Ok(reply) => {
@@ -254,11 +247,10 @@ impl Responder for HttpResponder {
                     turn.session_id,
                     started.elapsed().as_millis()
                 );
-                Ok(Answer {
-                    text: reply.text.into(),
-                    hangup: reply.hangup,
-                    extensions_json: Default::default(),
-                })
+                if answer.say(&reply.text) && reply.hangup {
+                    answer.act(&Action::Hangup);
+                }
+                Ok(())
             }
             Err(error) => {
                 log::warn!(
@@ -268,7 +260,8 @@ impl Responder for HttpResponder {
                     turn.session_id,
                     started.elapsed().as_millis()
                 );
-                Ok(self.apology(&error))
+                self.apologize(&error, answer);
+                Ok(())
             }
         }
     }
@@ -299,6 +292,7 @@ mod tests {
     fn turn(text: &str) -> Turn {
         Turn {
             session_id: "sess-1".into(),
+            turn: 1,
             transport: "twilio".into(),
             call_id: "CA1".into(),
             from: "+15550001".into(),
@@ -320,17 +314,32 @@ mod tests {
         }
     }
 
-    fn extensions(answer: &Answer) -> Value {
-        serde_json::from_str(answer.extensions_json.as_str()).unwrap()
+    /// What one answer said, whole.
+    struct Said {
+        text: String,
+        hangup: bool,
+        degraded: Option<(String, String)>,
     }
 
-    /// Asserts the apology and returns the error's extension fields.
-    fn assert_apology(answer: &Answer, apology: &str, kind: &str) -> String {
+    fn ask(r: &HttpResponder, text: &str) -> Said {
+        let mut recorded = testkit::RecordedAnswer::default();
+        recorded
+            .answer(|out| r.respond(&turn(text), out))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Said {
+            text: recorded.text(),
+            hangup: recorded.actions.contains(&Action::Hangup),
+            degraded: recorded.degraded.first().cloned(),
+        }
+    }
+
+    /// Asserts the apology and returns the reported error.
+    fn assert_apology(answer: &Said, apology: &str, kind: &str) -> String {
         assert_eq!(answer.text.as_str(), apology);
         assert!(!answer.hangup);
-        let ext = extensions(answer);
-        assert_eq!(ext["error_kind"], kind, "{ext}");
-        ext["error"].as_str().unwrap().to_owned()
+        let (found_kind, error) = answer.degraded.clone().expect("the failure is reported");
+        assert_eq!(found_kind, kind, "{error}");
+        error
     }
 
     #[test]
@@ -344,10 +353,10 @@ mod tests {
             "url": format!("{}/hooks/turn", server.url),
             "headers": {"X-Tenant": "acme"},
         }));
-        let answer = r.respond(&turn("When do you open?")).unwrap();
+        let answer = ask(&r, "When do you open?");
         assert_eq!(answer.text.as_str(), "We open at nine.");
         assert!(answer.hangup);
-        assert!(answer.extensions_json.is_empty());
+        assert!(answer.degraded.is_none());
 
         let seen = server.finish();
         assert_eq!(seen.len(), 1);
@@ -386,7 +395,7 @@ mod tests {
             "api_key_env": "TEST_LLM_KEY",
             "max_history": 1,
         }));
-        let answer = r.respond(&turn("Can you?")).unwrap();
+        let answer = ask(&r, "Can you?");
         assert_eq!(answer.text.as_str(), "Sure.");
         assert!(!answer.hangup);
         let seen = server.finish();
@@ -418,7 +427,7 @@ mod tests {
             "max_tokens": 80,
             "temperature": 0.2,
         }));
-        let answer = r.respond(&turn("When do you open?")).unwrap();
+        let answer = ask(&r, "When do you open?");
         assert_eq!(answer.text.as_str(), "We open at nine.");
         assert!(!answer.hangup);
 
@@ -456,7 +465,7 @@ mod tests {
             "apology": "One moment please.",
         }));
         let started = Instant::now();
-        let answer = r.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&r, "Hello?");
         let took = started.elapsed();
         assert!(
             // The server answers 4 s late; returning well before that shows
@@ -478,7 +487,7 @@ mod tests {
         ))]);
         let r = responder(json!({"mode": "webhook", "url": server.url, "timeout_ms": timeout_ms}));
         let started = Instant::now();
-        let answer = r.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&r, "Hello?");
         let took = started.elapsed();
         assert!(took < Duration::from_millis(timeout_ms + 2500), "{took:?}");
         assert_apology(&answer, config::DEFAULT_APOLOGY, "timeout");
@@ -497,7 +506,7 @@ mod tests {
             "model": "m",
             "api_key_env": "",
         }));
-        let answer = r.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&r, "Hello?");
         let error = assert_apology(&answer, config::DEFAULT_APOLOGY, "status");
         assert!(error.contains("HTTP 500"), "{error}");
         assert!(error.contains("model overloaded"), "{error}");
@@ -508,7 +517,7 @@ mod tests {
     fn redirects_are_failures_not_followed() {
         let server = Server::start(vec![Serve::json(302, "").with_header("Location", "/x")]);
         let r = responder(json!({"mode": "webhook", "url": server.url}));
-        let answer = r.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&r, "Hello?");
         let error = assert_apology(&answer, config::DEFAULT_APOLOGY, "status");
         assert!(error.contains("HTTP 302"), "{error}");
         assert_eq!(server.finish().len(), 1);
@@ -522,17 +531,17 @@ mod tests {
             Serve::json(200, r#"{"choices": []}"#),
         ]);
         let webhook = responder(json!({"mode": "webhook", "url": server.url}));
-        let answer = webhook.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&webhook, "Hello?");
         assert_apology(&answer, config::DEFAULT_APOLOGY, "invalid_json");
 
-        let answer = webhook.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&webhook, "Hello?");
         let error = assert_apology(&answer, config::DEFAULT_APOLOGY, "invalid_response");
         assert!(error.contains("missing field `text`"), "{error}");
 
         let openai = responder(json!({
             "mode": "openai", "base_url": server.url, "model": "m", "api_key_env": "TEST_LLM_KEY",
         }));
-        let answer = openai.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&openai, "Hello?");
         let error = assert_apology(&answer, config::DEFAULT_APOLOGY, "invalid_response");
         assert!(error.contains("`choices` is empty"), "{error}");
         assert_eq!(server.finish().len(), 3);
@@ -550,7 +559,7 @@ mod tests {
             "apology": "",
         }));
         let started = Instant::now();
-        let answer = r.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&r, "Hello?");
         assert!(started.elapsed() < Duration::from_secs(5));
         let error = assert_apology(&answer, "", "transport");
         assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
@@ -561,7 +570,7 @@ mod tests {
         let server = Server::start(vec![Serve::json(503, "busy")]);
         let url = server.url.replace("http://", "http://user:pw@");
         let r = responder(json!({"mode": "webhook", "url": format!("{url}/turn?token=s3cret")}));
-        let answer = r.respond(&turn("Hello?")).unwrap();
+        let answer = ask(&r, "Hello?");
         let error = assert_apology(&answer, config::DEFAULT_APOLOGY, "status");
         assert!(error.contains(&format!("{}/turn", server.url)), "{error}");
         assert!(

@@ -224,6 +224,7 @@ mod tests {
 
     fn turn() -> Turn {
         Turn {
+            turn: 1,
             session_id: "sess-1".into(),
             transport: "twilio".into(),
             call_id: "CA123".into(),

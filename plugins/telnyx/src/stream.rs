@@ -491,6 +491,11 @@ impl MediaStream for TelnyxStream {
             // Nothing to send: the host closes the socket, which ends the
             // <Connect><Stream> and, with no TeXML after it, the call.
             OutboundAction::Hangup(_) => return Ok(()),
+            OutboundAction::Event(_) => {
+                return Err(PluginError::unsupported(
+                    "this transport does not show the call's events to its peer",
+                ))
+            }
             OutboundAction::Other(kind, _) => {
                 return Err(PluginError::unsupported(format!(
                     "outbound action {} is not supported by Telnyx",

@@ -403,6 +403,7 @@ mod tests {
             body: RSlice::from_slice(body),
             remote_addr: RStr::from("127.0.0.1:5000"),
             public_url: RStr::from(public_url),
+            peer_trusted: false,
         }
     }
 

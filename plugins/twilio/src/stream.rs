@@ -354,6 +354,11 @@ impl MediaStream for TwilioStream {
             // Nothing to send: the host closes the socket, which ends a
             // <Connect><Stream> call (and a listen-mode fork).
             OutboundAction::Hangup(_) => return Ok(()),
+            OutboundAction::Event(_) => {
+                return Err(PluginError::unsupported(
+                    "this transport does not show the call's events to its peer",
+                ))
+            }
             OutboundAction::Other(kind, _) => {
                 return Err(PluginError::unsupported(format!(
                     "outbound action {} is not supported by Twilio",
@@ -394,7 +399,9 @@ impl MediaStream for TwilioStream {
                 },
             },
             OutboundAction::Clear => Outbound::Clear { stream_sid },
-            OutboundAction::Hangup(_) | OutboundAction::Other(..) => return Ok(()),
+            OutboundAction::Hangup(_) | OutboundAction::Event(_) | OutboundAction::Other(..) => {
+                return Ok(())
+            }
         };
         Self::emit(&mut self.out_json, &msg, out)
     }

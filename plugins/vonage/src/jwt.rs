@@ -485,6 +485,7 @@ mod tests {
             body: RSlice::from_slice(body),
             remote_addr: RStr::from("127.0.0.1:1"),
             public_url: RStr::from("https://x"),
+            peer_trusted: false,
         }
     }
 

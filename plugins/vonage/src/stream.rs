@@ -325,6 +325,11 @@ impl MediaStream for VonageStream {
             // `connect` action and, with nothing after it in the NCCO, the
             // call.
             OutboundAction::Hangup(_) => {}
+            OutboundAction::Event(_) => {
+                return Err(PluginError::unsupported(
+                    "this transport does not show the call's events to its peer",
+                ))
+            }
             OutboundAction::Other(kind, _) => {
                 return Err(PluginError::unsupported(format!(
                     "outbound action {:?} is not supported by Vonage",

@@ -23,13 +23,16 @@ use std::{
     collections::HashMap,
     ffi::c_int,
     path::Path,
-    sync::{Mutex, OnceLock, PoisonError},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, OnceLock, PoisonError,
+    },
     time::{Duration, Instant},
 };
 
 use voicegate_plugin_api::{
-    guard::guard, ConfigIssue, Context, ErrorKind, PluginError, ROption, RVec, Segment, Stt,
-    SttInfo, SttRequest, Transcript,
+    guard::guard, Cancel, ConfigIssue, Context, ErrorKind, PluginError, ROption, RVec, Segment,
+    Stt, SttInfo, SttRequest, Transcript,
 };
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
@@ -145,14 +148,15 @@ impl Stt for Whisper {
         Ok(SttInfo {
             sample_rate: SAMPLE_RATE,
             max_concurrency: self.pool.size() as u32,
+            streaming: false,
             extensions_json: self.extensions.clone().into(),
         })
     }
 
-    fn transcribe(&self, req: &SttRequest<'_>) -> Result<Transcript, PluginError> {
+    fn transcribe(&self, req: &SttRequest<'_>, cancel: &Cancel) -> Result<Transcript, PluginError> {
         // plugin-api guards every entry point too; this one keeps a panic in
         // whisper-rs from depending on it and names what panicked.
-        guard("whisper transcription", || self.run(req)).into_result()
+        guard("whisper transcription", || self.run(req, cancel)).into_result()
     }
 }
 
@@ -286,7 +290,7 @@ impl Whisper {
         Ok(code)
     }
 
-    fn run(&self, req: &SttRequest<'_>) -> Result<Transcript, PluginError> {
+    fn run(&self, req: &SttRequest<'_>, cancel: &Cancel) -> Result<Transcript, PluginError> {
         if req.sample_rate != SAMPLE_RATE {
             return Err(PluginError::invalid_input(format!(
                 "whisper takes {SAMPLE_RATE} Hz audio, got {} Hz",
@@ -331,9 +335,13 @@ impl Whisper {
         if one_window {
             params.set_max_tokens(token_budget(samples.len()));
         }
-        state
-            .full(params, samples)
-            .map_err(|err| PluginError::internal(format!("whisper.cpp failed: {err}")))?;
+        abort_when(&mut params, cancel);
+        if let Err(err) = state.full(params, samples) {
+            if cancel.is_cancelled() {
+                return Err(PluginError::cancelled("the host abandoned the utterance"));
+            }
+            return Err(PluginError::internal(format!("whisper.cpp failed: {err}")));
+        }
 
         let duration_ms = (pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE)) as u32;
         let (mut transcript, tokens) = self.collect(state, duration_ms, one_window);
@@ -626,6 +634,32 @@ fn file_name(path: &Path) -> String {
 }
 
 voicegate_plugin_api::export_plugin!(stt = Whisper);
+
+/// Asked by whisper.cpp between graph computations; `data` is the
+/// utterance's cancel flag.
+#[allow(unsafe_code)]
+unsafe extern "C" fn cancelled(data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: `data` is the `AtomicBool` of the `Cancel` that `abort_when`
+    // was given, and `run` holds that token until `full` returns.
+    unsafe { &*(data as *const AtomicBool) }.load(Ordering::Relaxed)
+}
+
+/// Makes whisper.cpp stop early when `cancel` trips (the host abandoned a
+/// superseded utterance), so the worker is free for the next one.
+///
+/// whisper-rs's closure-based `set_abort_callback_safe` casts the boxed
+/// closure to the wrong type in its trampoline (and leaks it), so this
+/// sets the C callback directly with the flag as its data.
+fn abort_when(params: &mut FullParams<'static, 'static>, cancel: &Cancel) {
+    let flag: *const AtomicBool = cancel.flag();
+    #[allow(unsafe_code)]
+    // SAFETY: `cancelled` only reads the flag, which outlives the
+    // transcription these parameters are used for (see `run`).
+    unsafe {
+        params.set_abort_callback(Some(cancelled));
+        params.set_abort_callback_user_data(flag as *mut std::ffi::c_void);
+    }
+}
 
 #[cfg(test)]
 mod tests {

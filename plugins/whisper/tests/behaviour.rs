@@ -9,7 +9,7 @@ mod common;
 use std::{sync::Arc, thread};
 
 use common::{direct_path, engine, model_path, phone_path, speak, transcribe, Scratch};
-use voicegate_plugin_api::{testkit, ErrorKind, RStr, Stt, SttRequest};
+use voicegate_plugin_api::{testkit, Cancel, ErrorKind, RStr, Stt, SttRequest};
 use whisper::Whisper;
 
 fn request<'a>(pcm: &'a [i16], rate: u32, language: &'a str) -> SttRequest<'a> {
@@ -143,9 +143,36 @@ fn transcript_has_timed_segments_and_confidence() {
 }
 
 #[test]
+fn a_cancelled_utterance_stops_and_says_so() {
+    let w = engine("");
+    let scratch = Scratch::new("whisper-cancel");
+    let wav = speak(
+        &scratch.0,
+        "fox",
+        "en-us",
+        175,
+        "The quick brown fox jumps over the lazy dog.",
+    );
+    let pcm = direct_path(&wav);
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let err = w
+        .transcribe(&request(&pcm, 16_000, ""), &cancel)
+        .expect_err("cancelled before it started");
+    assert_eq!(err.kind, ErrorKind::CANCELLED, "{err}");
+    // The worker it used is free again: the next utterance transcribes.
+    let t = w
+        .transcribe(&request(&pcm, 16_000, ""), &Cancel::new())
+        .unwrap();
+    assert!(t.text.to_lowercase().contains("fox"), "{}", t.text);
+}
+
+#[test]
 fn wrong_sample_rate_is_invalid_input() {
     let w = engine("");
-    let err = w.transcribe(&request(&[0; 8000], 8000, "")).unwrap_err();
+    let err = w
+        .transcribe(&request(&[0; 8000], 8000, ""), &Cancel::new())
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::INVALID_INPUT);
     assert!(err.message.contains("8000"), "{err}");
 }
@@ -155,12 +182,18 @@ fn languages_on_an_english_only_model() {
     let w = engine("");
     let pcm = vec![0_i16; 16_000];
     for ok in ["", "en", "en-US", "EN_gb", "english", "auto"] {
-        let t = w.transcribe(&request(&pcm, 16_000, ok)).unwrap();
+        let t = w
+            .transcribe(&request(&pcm, 16_000, ok), &Cancel::new())
+            .unwrap();
         assert_eq!(t.language.as_str(), "en", "{ok}");
     }
-    let err = w.transcribe(&request(&pcm, 16_000, "de-DE")).unwrap_err();
+    let err = w
+        .transcribe(&request(&pcm, 16_000, "de-DE"), &Cancel::new())
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UNSUPPORTED);
-    let err = w.transcribe(&request(&pcm, 16_000, "xx")).unwrap_err();
+    let err = w
+        .transcribe(&request(&pcm, 16_000, "xx"), &Cancel::new())
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::INVALID_INPUT);
 
     let config = serde_json::json!({ "model": model_path(), "language": "de" }).to_string();
@@ -197,7 +230,7 @@ fn a_queue_timeout_turns_waiting_into_busy() {
     let results: Vec<_> = (0..4)
         .map(|_| {
             let (w, pcm) = (w.clone(), pcm.clone());
-            thread::spawn(move || w.transcribe(&request(&pcm, 16_000, "")))
+            thread::spawn(move || w.transcribe(&request(&pcm, 16_000, ""), &Cancel::new()))
         })
         .collect::<Vec<_>>()
         .into_iter()

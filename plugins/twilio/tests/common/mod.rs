@@ -91,6 +91,7 @@ impl Req {
             body: RSlice::from_slice(&self.body),
             remote_addr: RStr::from("203.0.113.7:41234"),
             public_url: RStr::from(self.public_url.as_str()),
+            peer_trusted: false,
         }
     }
 

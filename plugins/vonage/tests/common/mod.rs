@@ -107,6 +107,7 @@ impl Req {
             body: RSlice::from_slice(&self.body),
             remote_addr: RStr::from("203.0.113.7:41234"),
             public_url: RStr::from(PUBLIC_URL),
+            peer_trusted: false,
         }
     }
 

@@ -15,7 +15,7 @@ use std::{
 };
 
 use rubato::{audioadapter_buffers::direct::InterleavedSlice, Fft, FixedSync, Resampler};
-use voicegate_plugin_api::{codec::mulaw, testkit, RStr, Stt, SttRequest, Transcript};
+use voicegate_plugin_api::{codec::mulaw, testkit, Cancel, RStr, Stt, SttRequest, Transcript};
 use whisper::Whisper;
 
 /// `models/ggml-tiny.en.bin` at the workspace root; panics with the fix when
@@ -64,7 +64,7 @@ pub fn transcribe(engine: &Whisper, pcm: &[i16]) -> Transcript {
         language: RStr::from(""),
         extensions_json: RStr::from("{}"),
     };
-    match engine.transcribe(&req) {
+    match engine.transcribe(&req, &Cancel::new()) {
         Ok(t) => t,
         Err(err) => panic!("transcription failed: {err}"),
     }

@@ -1,0 +1,60 @@
+//! The host's services, as plugin authors see them.
+
+use abi_stable::std_types::{RResult, RStr};
+
+use crate::{
+    abi::HostServicesBox,
+    types::{LogLevel, PluginError},
+};
+
+/// A cheap, clonable handle to the host's services (clock, counters, logs).
+pub struct Host {
+    inner: HostServicesBox,
+}
+
+impl Host {
+    pub(crate) fn new(inner: HostServicesBox) -> Self {
+        Self { inner }
+    }
+
+    /// Milliseconds since the Unix epoch, by the host's clock.
+    pub fn now_unix_ms(&self) -> u64 {
+        self.inner.now_unix_ms()
+    }
+
+    /// Counts one hit for `key` and returns the hits in the last `window_ms`,
+    /// this one included. The host may back it with a shared store, so it
+    /// can fail and may block briefly.
+    pub fn counter_hit(&self, key: &str, window_ms: u64) -> Result<u64, PluginError> {
+        into_result(self.inner.counter_hit(RStr::from(key), window_ms))
+    }
+
+    /// The hits in the last `window_ms`, without counting one.
+    pub fn counter_get(&self, key: &str, window_ms: u64) -> Result<u64, PluginError> {
+        into_result(self.inner.counter_get(RStr::from(key), window_ms))
+    }
+
+    /// Logs through the host (the `log` crate's macros also end up here).
+    pub fn log(&self, level: LogLevel, message: &str) {
+        if level <= self.inner.max_log_level() {
+            self.inner
+                .log(level, RStr::from("plugin"), RStr::from(message));
+        }
+    }
+}
+
+impl Clone for Host {
+    fn clone(&self) -> Self {
+        Self::new(crate::abi::clone_host(&self.inner))
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Host")
+    }
+}
+
+fn into_result<T>(r: RResult<T, PluginError>) -> Result<T, PluginError> {
+    r.into_result()
+}
